@@ -1,0 +1,11 @@
+# The residual baseline of steps_convnext_maskrcnn.py: the same code with
+# layout='sequential' is mmpretrain's ConvNeXt-T, so the stock ImageNet
+# checkpoint of the mmdet recipe loads unchanged.
+_base_ = './steps_convnext_maskrcnn.py'
+
+model = dict(
+    backbone=dict(
+        layout='sequential',
+        init_cfg=dict(
+            type='Pretrained', checkpoint={{_base_.checkpoint_file}},
+            prefix='backbone.')))

@@ -1,0 +1,24 @@
+# Mask R-CNN + FPN, Steps-ConvNeXt-T, COCO, 3x with multi-scale crop.
+# The stock mmdet ConvNeXt-T recipe (AdamW 1e-4, wd 0.05, layer-wise lr decay,
+# drop path 0.4, layer scale 1.0), with only the backbone swapped.
+_base_ = 'mmdet::convnext/mask-rcnn_convnext-t-p4-w7_fpn_amp-ms-crop-3x_coco.py'
+
+custom_imports = dict(imports=['steps_mm'], allow_failed_imports=False)
+
+model = dict(
+    backbone=dict(
+        _delete_=True,
+        type='StepsConvNeXt',
+        arch='tiny',
+        layout='steps',
+        out_indices=[0, 1, 2, 3],
+        drop_path_rate=0.4,
+        layer_scale_init_value=1.0,
+        gap_before_final_norm=False,
+        # No ImageNet weights of Steps-ConvNeXt are published: start from
+        # scratch, or set dict(type='Pretrained', checkpoint=..., prefix='backbone.').
+        init_cfg=None),
+    neck=dict(in_channels=[96, 192, 384, 768]))
+
+# AMP on a GPU, fp32 OptimWrapper on a CPU (the stock AmpOptimWrapper needs a GPU).
+optim_wrapper = dict(type='AutoAmpOptimWrapper')

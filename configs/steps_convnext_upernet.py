@@ -1,0 +1,25 @@
+# UperNet, Steps-ConvNeXt-T, ADE20K 512x512, 160k iterations: the stock mmseg
+# ConvNeXt-T recipe (AdamW 1e-4, wd 0.05, stage-wise lr decay 0.9, drop path 0.4,
+# layer scale 1.0, poly schedule), with only the backbone swapped.
+_base_ = 'mmseg::convnext/convnext-tiny_upernet_8xb2-amp-160k_ade20k-512x512.py'
+
+custom_imports = dict(imports=['steps_mm'], allow_failed_imports=False)
+
+model = dict(
+    backbone=dict(
+        _delete_=True,
+        type='StepsConvNeXt',
+        arch='tiny',
+        layout='steps',
+        out_indices=[0, 1, 2, 3],
+        drop_path_rate=0.4,
+        layer_scale_init_value=1.0,
+        gap_before_final_norm=False,
+        # No ImageNet weights of Steps-ConvNeXt are published: start from
+        # scratch, or set dict(type='Pretrained', checkpoint=..., prefix='backbone.').
+        init_cfg=None),
+    decode_head=dict(in_channels=[96, 192, 384, 768]),
+    auxiliary_head=dict(in_channels=384))
+
+# AMP on a GPU, fp32 OptimWrapper on a CPU (the stock AmpOptimWrapper needs a GPU).
+optim_wrapper = dict(type='AutoAmpOptimWrapper')

@@ -1,0 +1,30 @@
+from setuptools import find_packages, setup
+
+with open('steps_mm/version.py') as f:
+    version = f.read().split("'")[1]
+
+setup(
+    name='steps_mm',
+    version=version,
+    description='Step by Step Network (StepsNet) backbones for OpenMMLab '
+                'detection and segmentation',
+    long_description=open('README.md').read(),
+    long_description_content_type='text/markdown',
+    packages=find_packages(include=['steps_mm', 'steps_mm.*']),
+    python_requires='>=3.9',
+    # mmcv has no wheels for recent torch on PyPI: build it first with
+    # `pip install --no-build-isolation mmcv==2.1.0` (tools/install.sh does).
+    install_requires=[
+        'torch>=2.1',
+        'numpy',
+        'mmengine>=0.10,<1.0',
+        'mmcv>=2.0.0rc4,<2.2.0',
+    ],
+    extras_require={
+        'det': ['mmdet>=3.0,<3.4', 'pycocotools'],
+        'seg': ['mmsegmentation>=1.0,<1.3', 'ftfy', 'regex'],
+        'demo': ['scikit-image', 'matplotlib'],
+        'tests': ['pytest'],
+    },
+    license='Apache-2.0',
+)

@@ -1,0 +1,3 @@
+from .optim_wrapper import AutoAmpOptimWrapper
+
+__all__ = ['AutoAmpOptimWrapper']

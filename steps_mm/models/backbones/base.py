@@ -1,0 +1,134 @@
+"""Options shared by every Steps backbone: arch tables, layouts, stochastic depth,
+output selection, freezing, checkpointing and feature metadata. Families add
+only their stem, their downsampling and their block."""
+from typing import Callable, Dict, List, Optional, Sequence, Union
+
+import torch
+from mmengine.model import BaseModule
+
+from ..steps import StepSpec, StepsStage, check_layout, validate_spec
+
+
+class StepsBackbone(BaseModule):
+    """Base of the hierarchical and plain Steps backbones.
+
+    A family defines ``arch_settings``: ``name -> dict(channels=[...], depths=[...],
+    steps=[spec per stage])``. ``channels``/``depths`` describe the residual baseline
+    (the sequential and parallel layouts); ``steps`` the StepsNet stages.
+    """
+
+    arch_settings: Dict[str, dict] = {}
+    #: the keys a custom arch dict must have, beyond ``steps``
+    arch_keys = ('channels', 'depths')
+
+    def __init__(self, arch: Union[str, dict], layout: str = 'steps',
+                 with_cp: bool = False, init_cfg=None):
+        super().__init__(init_cfg=init_cfg)
+        self.layout = check_layout(layout)
+        self.arch = self.resolve_arch(arch, layout)
+        self.with_cp = with_cp
+
+    # ---- arch tables -------------------------------------------------------
+    @classmethod
+    def resolve_arch(cls, arch: Union[str, dict], layout: str) -> dict:
+        name = cls.__name__
+        if isinstance(arch, str):
+            if arch not in cls.arch_settings:
+                raise ValueError(f'{name}: unknown arch {arch!r}; choose one of '
+                                 f'{sorted(cls.arch_settings)} or pass a dict with keys '
+                                 f'{list(cls.arch_keys) + ["steps"]}')
+            return cls.arch_settings[arch]
+        if not isinstance(arch, dict):
+            raise TypeError(f'{name}: arch must be a name or a dict, got {type(arch)}')
+        needed = list(cls.arch_keys) + (['steps'] if layout == 'steps' else [])
+        missing = [k for k in needed if k not in arch]
+        if missing:
+            raise ValueError(f'{name}: a custom arch for layout={layout!r} needs keys '
+                             f'{needed}; missing {missing}')
+        return arch
+
+    def stage_specs(self, check_width: Optional[Callable[[int], Optional[str]]] = None
+                    ) -> List[StepSpec]:
+        """The validated step spec of every stage for ``self.layout``."""
+        channels, depths = self.arch['channels'], self.arch['depths']
+        if len(channels) != len(depths):
+            raise ValueError(f'{type(self).__name__}: arch channels {channels} and '
+                             f'depths {depths} must have the same length')
+        if self.layout == 'steps':
+            specs = self.arch['steps']
+            if len(specs) != len(channels):
+                raise ValueError(f'{type(self).__name__}: arch steps give '
+                                 f'{len(specs)} stages, channels {len(channels)}')
+        else:
+            specs = [[(c, d)] for c, d in zip(channels, depths)]
+        return [validate_spec(spec, width, f'{type(self).__name__} stage {i}',
+                              check_width)
+                for i, (spec, width) in enumerate(zip(specs, channels))]
+
+    # ---- building helpers ----------------------------------------------------
+    @staticmethod
+    def drop_path_rates(specs: Sequence[StepSpec], drop_path_rate: float,
+                        extra_blocks: Sequence[int] = ()) -> List[List[float]]:
+        """Per stage, the drop-path rate of each block: linear from 0 to
+        ``drop_path_rate`` over *all* blocks of the backbone in forward order.
+        ``extra_blocks[i]`` counts blocks of stage i outside its steps (a ResNet
+        stage's downsampling block), which come first in that stage."""
+        counts = [sum(d for _, d in spec) + (extra_blocks[i] if extra_blocks else 0)
+                  for i, spec in enumerate(specs)]
+        rates = torch.linspace(0, drop_path_rate, max(sum(counts), 1)).tolist()
+        per_stage, start = [], 0
+        for n in counts:
+            per_stage.append(rates[start:start + n])
+            start += n
+        return per_stage
+
+    def build_stage(self, spec: StepSpec, block_factory: Callable[[int, int], object],
+                    channel_dim: int = 1) -> StepsStage:
+        return StepsStage(spec, block_factory, channel_dim=channel_dim,
+                          parallel=self.layout == 'parallel', with_cp=self.with_cp)
+
+    @staticmethod
+    def normalize_indices(indices: Union[int, Sequence[int]], num: int,
+                          what: str = 'out_indices') -> List[int]:
+        if isinstance(indices, int):
+            indices = [indices]
+        out = []
+        for i in indices:
+            if not isinstance(i, int) or not -num <= i < num:
+                raise ValueError(f'{what} must be ints in [{-num}, {num - 1}] '
+                                 f'(there are {num} outputs), got {list(indices)}')
+            out.append(i % num)
+        if len(set(out)) != len(out):
+            raise ValueError(f'{what} {list(indices)} name the same output twice')
+        return sorted(out)
+
+    # ---- freezing ------------------------------------------------------------
+    def frozen_modules(self) -> list:
+        """Modules frozen by ``frozen_stages``; families override."""
+        return []
+
+    def _freeze(self):
+        for module in self.frozen_modules():
+            module.eval()
+            for param in module.parameters():
+                param.requires_grad = False
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self._freeze()  # frozen modules stay in eval mode (BN, dropout)
+        return self
+
+    # ---- metadata --------------------------------------------------------------
+    @property
+    def feature_info(self) -> List[dict]:
+        """timm-style metadata of the outputs: channels, stride and module."""
+        return [dict(num_chs=self.stage_channels[i], reduction=self.stage_strides[i],
+                     module=f'stages.{i}') for i in self.out_indices]
+
+    @property
+    def out_channels(self) -> List[int]:
+        return [info['num_chs'] for info in self.feature_info]
+
+    @property
+    def out_strides(self) -> List[int]:
+        return [info['reduction'] for info in self.feature_info]

@@ -1,0 +1,106 @@
+"""Steps-ConvNeXt: ConvNeXt (Liu et al., 2022) with StepsNet stages.
+
+The parameter names follow mmpretrain's ConvNeXt (``downsample_layers``, ``stages``,
+``norm{i}``), so the sequential layout is that model and loads its checkpoints.
+"""
+from typing import Sequence, Union
+
+import torch
+import torch.nn as nn
+
+from ..blocks import ConvNeXtBlock
+from ..layers import LayerNorm2d
+from .base import StepsBackbone
+
+# Spec section 1, "Steps-ConvNeXt": Steps-Swin widths, per-stage compute parity.
+_STEPS_T_STAGE4 = [(192, 4), (272, 2), (384, 2), (544, 2), (768, 1)]
+
+
+class StepsConvNeXt(StepsBackbone):
+    """ConvNeXt backbone with a choice of block layout.
+
+    Args:
+        arch: ``'tiny'``, ``'small'``, ``'base'`` or a dict with ``channels``,
+            ``depths`` (the baseline) and, for ``layout='steps'``, ``steps``.
+        layout: ``'steps'`` (StepsNet), ``'sequential'`` (ConvNeXt) or
+            ``'parallel'`` (the baseline's blocks summed, arXiv 2309.08414).
+        out_indices: stages whose outputs are returned (negative allowed).
+        drop_path_rate: stochastic depth, linear over all blocks in forward order.
+        layer_scale_init_value: initial layer scale (0 disables it).
+        gap_before_final_norm: pool each output to a vector, then normalise
+            (classification); otherwise normalise the NCHW map (dense prediction).
+        frozen_stages: freeze stages ``0..k-1`` with their stem/downsampling
+            (``0`` or ``-1``: none), kept frozen through ``.train()``.
+        with_cp: gradient checkpointing per block.
+    """
+
+    arch_settings = {
+        'tiny': dict(channels=[96, 192, 384, 768], depths=[3, 3, 9, 3],
+                     steps=[[(96, 3)], [(192, 3)],
+                            [(192, 6), (272, 3), (384, 6)], _STEPS_T_STAGE4]),
+        'small': dict(channels=[96, 192, 384, 768], depths=[3, 3, 27, 3],
+                      steps=[[(96, 3)], [(192, 3)],
+                             [(192, 6), (272, 3), (384, 24)], _STEPS_T_STAGE4]),
+        'base': dict(channels=[128, 256, 512, 1024], depths=[3, 3, 27, 3],
+                     steps=[[(128, 3)], [(256, 3)],
+                            [(256, 6), (360, 3), (512, 24)],
+                            [(256, 4), (360, 2), (512, 2), (720, 2), (1024, 1)]]),
+    }
+
+    def __init__(self, arch: Union[str, dict] = 'tiny', layout: str = 'steps',
+                 in_channels: int = 3, out_indices: Union[int, Sequence[int]] = -1,
+                 drop_path_rate: float = 0., layer_scale_init_value: float = 1e-6,
+                 gap_before_final_norm: bool = True, frozen_stages: int = 0,
+                 with_cp: bool = False, init_cfg=None):
+        if init_cfg is None:
+            init_cfg = [dict(type='TruncNormal', layer=['Conv2d', 'Linear'],
+                             std=.02, bias=0.),
+                        dict(type='Constant', layer=['LayerNorm', 'LayerNorm2d'],
+                             val=1., bias=0.)]
+        super().__init__(arch, layout, with_cp, init_cfg)
+        specs = self.stage_specs()
+        self.stage_channels = list(self.arch['channels'])
+        self.stage_strides = [4 * 2 ** i for i in range(len(specs))]
+        self.out_indices = self.normalize_indices(out_indices, len(specs))
+        self.gap_before_final_norm = gap_before_final_norm
+        if not -1 <= frozen_stages <= len(specs):
+            raise ValueError(f'frozen_stages must be in [-1, {len(specs)}], '
+                             f'got {frozen_stages}')
+        self.frozen_stages = frozen_stages
+
+        channels = self.stage_channels
+        self.downsample_layers = nn.ModuleList([nn.Sequential(
+            nn.Conv2d(in_channels, channels[0], kernel_size=4, stride=4),
+            LayerNorm2d(channels[0], eps=1e-6))])
+        for i in range(1, len(specs)):
+            self.downsample_layers.append(nn.Sequential(
+                LayerNorm2d(channels[i - 1], eps=1e-6),
+                nn.Conv2d(channels[i - 1], channels[i], kernel_size=2, stride=2)))
+
+        rates = self.drop_path_rates(specs, drop_path_rate)
+        self.stages = nn.ModuleList([
+            self.build_stage(spec, lambda width, k, r=stage_rates: ConvNeXtBlock(
+                width, r[k], layer_scale_init_value))
+            for spec, stage_rates in zip(specs, rates)])
+        for i in self.out_indices:
+            self.add_module(f'norm{i}', LayerNorm2d(channels[i], eps=1e-6)
+                            if not gap_before_final_norm
+                            else nn.LayerNorm(channels[i], eps=1e-6))
+        self._freeze()
+
+    def frozen_modules(self):
+        k = max(self.frozen_stages, 0)
+        return [m for i in range(k) for m in (self.downsample_layers[i], self.stages[i])]
+
+    def forward(self, x: torch.Tensor) -> tuple:
+        outs = []
+        for i, (downsample, stage) in enumerate(zip(self.downsample_layers,
+                                                    self.stages)):
+            x = stage(downsample(x))
+            if i in self.out_indices:
+                norm = getattr(self, f'norm{i}')
+                if self.gap_before_final_norm:
+                    outs.append(norm(x.mean((-2, -1))))
+                else:
+                    outs.append(norm(x))
+        return tuple(outs)

@@ -1,0 +1,3 @@
+from .convnext import ConvNeXtBlock
+
+__all__ = ['ConvNeXtBlock']
