@@ -7,5 +7,5 @@ model = dict(
     backbone=dict(
         layout='sequential',
         init_cfg=dict(
-            type='Pretrained', checkpoint={{_base_.checkpoint_file}},
+            _delete_=True, type='Pretrained', checkpoint={{_base_.checkpoint_file}},
             prefix='backbone.')))

@@ -15,7 +15,7 @@ allow_mmengine_checkpoints()
 from . import engine, models  # noqa: E402  (registers after the checks above)
 from .registry import register_everywhere  # noqa: E402
 
-register_everywhere('MODELS', models.StepsConvNeXt, models.StepsImageClassifier)
+register_everywhere('MODELS', *models.BACKBONES, models.StepsImageClassifier)
 register_everywhere('OPTIM_WRAPPERS', engine.AutoAmpOptimWrapper)
 
 __all__ = ['__version__', 'engine', 'models']

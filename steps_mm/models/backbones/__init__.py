@@ -1,4 +1,7 @@
 from .base import StepsBackbone
 from .convnext import StepsConvNeXt
 
-__all__ = ['StepsBackbone', 'StepsConvNeXt']
+#: every backbone registered in the steps_mm, mmdet and mmseg registries
+BACKBONES = [StepsConvNeXt]
+
+__all__ = ['BACKBONES', 'StepsBackbone'] + [b.__name__ for b in BACKBONES]

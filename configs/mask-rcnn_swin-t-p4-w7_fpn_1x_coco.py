@@ -1,0 +1,13 @@
+# The residual baseline of mask-rcnn_steps-swin-t-p4-w7_fpn_1x_coco.py:
+# layout='sequential' is mmdet's Swin-T with its parameter names. The stock
+# recipe converts the official checkpoint on loading; this one loads the same
+# ImageNet-1k weights already converted to mmdet/mmseg names by OpenMMLab
+# (the checkpoint of mmseg's Swin-T UperNet recipe).
+_base_ = './mask-rcnn_steps-swin-t-p4-w7_fpn_1x_coco.py'
+
+checkpoint_file = 'https://download.openmmlab.com/mmsegmentation/v0.5/pretrain/swin/swin_tiny_patch4_window7_224_20220317-1cdeb081.pth'  # noqa
+
+model = dict(
+    backbone=dict(
+        layout='sequential',
+        init_cfg=dict(_delete_=True, type='Pretrained', checkpoint=checkpoint_file)))

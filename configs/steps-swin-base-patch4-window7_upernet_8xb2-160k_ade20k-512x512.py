@@ -1,0 +1,22 @@
+# UperNet, Steps-Swin-B, ADE20K 512x512, 160k iterations: the stock mmseg
+# Swin-B recipe (AdamW 6e-5, wd 0.01, no decay on norms and relative position
+# bias tables, drop path 0.3, poly schedule), with only the backbone swapped.
+_base_ = 'mmseg::swin/swin-base-patch4-window7-in1k-pre_upernet_8xb2-160k_ade20k-512x512.py'  # noqa
+
+custom_imports = dict(imports=['steps_mm'], allow_failed_imports=False)
+
+model = dict(
+    backbone=dict(
+        _delete_=True,
+        type='StepsSwinTransformer',
+        arch='base',
+        layout='steps',
+        window_size=7,
+        out_indices=[0, 1, 2, 3],
+        drop_path_rate=0.3,
+        gap_before_final_norm=False,
+        # No ImageNet weights of Steps-Swin are published: start from
+        # scratch, or set dict(type='Pretrained', checkpoint=..., prefix='backbone.').
+        init_cfg=None),
+    decode_head=dict(in_channels=[128, 256, 512, 1024]),
+    auxiliary_head=dict(in_channels=512))
