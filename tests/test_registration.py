@@ -1,0 +1,80 @@
+"""The three ways to use a Steps backbone from OpenMMLab configs, each in a fresh
+interpreter so that nothing is registered beforehand."""
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from conftest import ROOT
+
+
+def run_python(code: str, cwd=ROOT):
+    out = subprocess.run([sys.executable, '-c', textwrap.dedent(code)], cwd=cwd,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return out.stdout
+
+
+@pytest.mark.parametrize('codebase', ['mmdet', 'mmseg'])
+def test_plain_type_in_codebase_registry(codebase):
+    out = run_python(f'''
+        import steps_mm
+        from {codebase}.registry import MODELS
+        from mmengine.registry import init_default_scope
+        init_default_scope('{codebase}')
+        model = MODELS.build(dict(type='StepsConvNeXt', arch='tiny', out_indices=(0, 3)))
+        print(type(model).__module__, model.out_channels)
+    ''')
+    assert 'steps_mm.models.backbones.convnext [96, 768]' in out
+
+
+@pytest.mark.parametrize('codebase', ['mmdet', 'mmseg'])
+def test_scoped_type_without_importing_steps_mm(codebase):
+    # mmengine imports steps_mm.registry when it meets the 'steps_mm.' prefix
+    out = run_python(f'''
+        import sys
+        from {codebase}.registry import MODELS
+        from mmengine.registry import init_default_scope
+        init_default_scope('{codebase}')
+        assert 'steps_mm' not in sys.modules
+        model = MODELS.build(dict(type='steps_mm.StepsConvNeXt', layout='sequential'))
+        print(type(model).__name__, model.layout)
+    ''')
+    assert 'StepsConvNeXt sequential' in out
+
+
+def test_custom_imports_in_a_user_config(tmp_path):
+    user_cfg = tmp_path / 'my_mask_rcnn.py'
+    user_cfg.write_text(textwrap.dedent('''
+        _base_ = 'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py'
+        custom_imports = dict(imports=['steps_mm'], allow_failed_imports=False)
+        model = dict(
+            backbone=dict(_delete_=True, type='StepsConvNeXt', arch='tiny',
+                          out_indices=[0, 1, 2, 3], gap_before_final_norm=False),
+            neck=dict(in_channels=[96, 192, 384, 768]))
+    '''))
+    out = run_python(f'''
+        import sys
+        from mmengine.config import Config
+        from mmengine.registry import init_default_scope
+        cfg = Config.fromfile({str(user_cfg)!r})
+        assert 'steps_mm' in sys.modules  # imported by custom_imports
+        init_default_scope(cfg.default_scope)
+        from mmdet.registry import MODELS
+        model = MODELS.build(cfg.model)
+        print(type(model).__name__, type(model.backbone).__name__)
+    ''', cwd=str(tmp_path))
+    assert 'MaskRCNN StepsConvNeXt' in out
+
+
+@pytest.mark.parametrize('present, missing', [('mmdet', 'mmseg'), ('mmseg', 'mmdet')])
+def test_imports_with_only_one_codebase_installed(present, missing):
+    out = run_python(f'''
+        import sys
+        sys.modules['{missing}'] = None  # as if it were not installed
+        import steps_mm
+        from {present}.registry import MODELS
+        print('StepsConvNeXt' in MODELS.module_dict)
+    ''')
+    assert out.strip().endswith('True')
