@@ -20,9 +20,9 @@ import time
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 JOBS = {
     # name: (shipped config, codebase, training iterations, metrics to report)
-    'det': ('configs/steps_convnext_maskrcnn.py', 'mmdet', 120,
+    'det': ('configs/steps_convnext_maskrcnn.py', 'mmdet', 200,
             ('coco/bbox_mAP', 'coco/bbox_mAP_50', 'coco/segm_mAP', 'coco/segm_mAP_50')),
-    'seg': ('configs/steps_convnext_upernet.py', 'mmseg', 80, ('mIoU', 'aAcc')),
+    'seg': ('configs/steps_convnext_upernet.py', 'mmseg', 120, ('mIoU', 'aAcc')),
 }
 
 
@@ -32,11 +32,12 @@ def run(cmd, log_file):
     start = time.time()
     with open(log_file, 'w') as log:
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True, cwd=ROOT)
+                                text=True, cwd=ROOT,
+                                env=dict(os.environ, PYTHONUNBUFFERED='1'))
         for line in proc.stdout:
             log.write(line)
             if any(k in line for k in ('Iter(train)', 'Iter(test)', 'Iter(val)',
-                                       'Error', 'AutoAmpOptimWrapper')):
+                                       'Error', 'AutoAmpOptimWrapper:')):
                 print('   ', line.rstrip()[-150:], flush=True)
         proc.wait()
     if proc.returncode:

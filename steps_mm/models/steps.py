@@ -30,6 +30,10 @@ class ResidualBlock(nn.Module):
     layer-scaled blocks to float rounding).
     """
 
+    #: conv/linear layers of the block as the StepsNet paper counts them
+    #: (a Transformer block is 5); used by ``steps_mm.analysis``
+    layer_count: Optional[int] = None
+
     def residual(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 

@@ -10,6 +10,8 @@ from ..steps import ResidualBlock
 class ConvNeXtBlock(ResidualBlock):
     """7x7 depthwise conv, LayerNorm, MLP (4x), layer scale, drop path; NCHW in/out."""
 
+    layer_count = 3
+
     def __init__(self, channels: int, drop_path_rate: float = 0.,
                  layer_scale_init_value: float = 1e-6, mlp_ratio: float = 4.):
         super().__init__()
