@@ -1,4 +1,5 @@
-# The residual baseline of steps-swin-small-patch4-window7_upernet_8xb2-160k_ade20k-512x512.py:
+# The residual baseline of
+# steps-swin-small-patch4-window7_upernet_8xb2-160k_ade20k-512x512.py:
 # layout='sequential' is mmseg's Swin-S with its parameter names, so the stock
 # ImageNet-1k checkpoint (in mmseg's names) loads unchanged.
 _base_ = './steps-swin-small-patch4-window7_upernet_8xb2-160k_ade20k-512x512.py'

@@ -1,3 +1,4 @@
 from .convnext import ConvNeXtBlock
+from .swin import SwinBlock
 
-__all__ = ['ConvNeXtBlock']
+__all__ = ['ConvNeXtBlock', 'SwinBlock']

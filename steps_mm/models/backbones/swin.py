@@ -1,0 +1,193 @@
+"""Steps-Swin: the Swin Transformer (Liu et al., 2021) with StepsNet stages.
+
+Parameter names and the patch-merging channel order follow mmdet's / mmseg's
+``SwinTransformer`` (``patch_embed.projection``, ``stages.{i}.blocks.{j}``,
+``stages.{i}.downsample``, ``norm{i}``), so the sequential layout is that model
+and loads its (converted) checkpoints by name.
+"""
+from typing import Dict, Sequence, Union
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..blocks import SwinBlock
+from ..steps import StepSpec
+from .base import StepsBackbone
+
+# Spec section 1, "Steps-Swin". ``heads`` maps every step width to its heads.
+_T_HEADS = {96: 3, 192: 6, 272: 8, 384: 12, 544: 16, 768: 24}
+_B_HEADS = {128: 4, 256: 8, 360: 12, 512: 16, 720: 24, 1024: 32}
+_STEPS_T_STAGE4 = [(192, 4), (272, 2), (384, 2), (544, 2), (768, 0)]
+
+
+class PatchEmbed(nn.Module):
+    """Non-overlapping ``patch_size`` conv + LN: NCHW image -> NHWC map. The image
+    is zero-padded at the bottom/right to a multiple of the patch."""
+
+    def __init__(self, in_channels: int, embed_dims: int, patch_size: int = 4):
+        super().__init__()
+        self.patch_size = patch_size
+        self.projection = nn.Conv2d(in_channels, embed_dims, patch_size, patch_size)
+        self.norm = nn.LayerNorm(embed_dims)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        p = self.patch_size
+        x = F.pad(x, (0, -x.shape[-1] % p, 0, -x.shape[-2] % p))
+        return self.norm(self.projection(x).permute(0, 2, 3, 1))
+
+
+class PatchMerging(nn.Module):
+    """2x2 neighbourhoods concatenated, LN, Linear 4C -> C_out: NHWC, stride 2.
+
+    Odd sizes are zero-padded at the bottom/right. The concatenated channels are
+    in ``nn.Unfold`` order (channel-major, then the 2x2 offset), as mmdet/mmseg.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int):
+        super().__init__()
+        self.norm = nn.LayerNorm(4 * in_channels)
+        self.reduction = nn.Linear(4 * in_channels, out_channels, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, H, W, C = x.shape
+        x = F.pad(x, (0, 0, 0, W % 2, 0, H % 2))
+        H, W = x.shape[1] // 2, x.shape[2] // 2
+        x = x.reshape(B, H, 2, W, 2, C).permute(0, 1, 3, 5, 2, 4).reshape(B, H, W, 4 * C)
+        return self.reduction(self.norm(x))
+
+
+class SwinStage(nn.Module):
+    """The blocks of a stage (a ``StepsStage``) and the patch merging after them
+    (None in the last stage), as mmdet's ``SwinBlockSequence``."""
+
+    def __init__(self, blocks: nn.Module, downsample: nn.Module = None):
+        super().__init__()
+        self.blocks = blocks
+        self.downsample = downsample
+
+    def forward(self, x: torch.Tensor) -> tuple:
+        """-> (the stage output, the input of the next stage)."""
+        out = self.blocks(x)
+        return out, (out if self.downsample is None else self.downsample(out))
+
+
+class StepsSwinTransformer(StepsBackbone):
+    """Swin Transformer backbone with a choice of block layout.
+
+    Args:
+        arch: ``'tiny'``, ``'small'``, ``'base'`` or a dict with ``channels``,
+            ``depths`` (the baseline), ``heads`` (width -> attention heads, for
+            every width that has blocks) and, for ``layout='steps'``, ``steps``.
+        layout: ``'steps'`` (StepsNet), ``'sequential'`` (Swin) or
+            ``'parallel'`` (the baseline's blocks summed, arXiv 2309.08414).
+        in_channels: image channels.
+        window_size: attention window side; blocks at odd positions within each
+            step shift their windows by half of it.
+        mlp_ratio: MLP hidden width over the block width.
+        out_indices: stages whose outputs are returned (negative allowed).
+        drop_path_rate: stochastic depth, linear over all blocks in forward order.
+        gap_before_final_norm: pool each output to a vector, then normalise
+            (classification); otherwise normalise the NCHW map (dense prediction).
+        frozen_stages: as mmdet's Swin: ``-1`` nothing, ``0`` the patch
+            embedding, ``k`` also stages ``0..k-1`` (with the patch merging after
+            them and their output norms); kept frozen through ``.train()``.
+        with_cp: gradient checkpointing per block.
+    """
+
+    arch_keys = ('channels', 'depths', 'heads')
+    arch_settings = {
+        'tiny': dict(channels=[96, 192, 384, 768], depths=[2, 2, 6, 2], heads=_T_HEADS,
+                     steps=[[(96, 2)], [(192, 2)],
+                            [(192, 6), (272, 3), (384, 3)], _STEPS_T_STAGE4]),
+        'small': dict(channels=[96, 192, 384, 768], depths=[2, 2, 18, 2],
+                      heads=_T_HEADS,
+                      steps=[[(96, 2)], [(192, 2)],
+                             [(192, 6), (272, 3), (384, 15)], _STEPS_T_STAGE4]),
+        'base': dict(channels=[128, 256, 512, 1024], depths=[2, 2, 18, 2],
+                     heads=_B_HEADS,
+                     steps=[[(128, 2)], [(256, 2)],
+                            [(256, 6), (360, 3), (512, 15)],
+                            [(256, 4), (360, 2), (512, 2), (720, 2), (1024, 0)]]),
+    }
+
+    def __init__(self, arch: Union[str, dict] = 'tiny', layout: str = 'steps',
+                 in_channels: int = 3, window_size: int = 7, mlp_ratio: float = 4.,
+                 out_indices: Union[int, Sequence[int]] = -1,
+                 drop_path_rate: float = 0., gap_before_final_norm: bool = True,
+                 frozen_stages: int = -1, with_cp: bool = False, init_cfg=None):
+        if init_cfg is None:
+            init_cfg = [dict(type='TruncNormal', layer='Linear', std=.02, bias=0.),
+                        dict(type='Constant', layer='LayerNorm', val=1., bias=0.)]
+        super().__init__(arch, layout, with_cp, init_cfg)
+        heads: Dict[int, int] = self.arch['heads']
+        if not isinstance(heads, dict):
+            raise ValueError(f'{type(self).__name__}: arch heads must map each step '
+                             f'width to its heads, e.g. {_T_HEADS}, got {heads!r}')
+        specs = self.stage_specs(check_width=lambda width: heads_problem(heads, width))
+        self.stage_channels = list(self.arch['channels'])
+        self.stage_strides = [4 * 2 ** i for i in range(len(specs))]
+        self.out_indices = self.normalize_indices(out_indices, len(specs))
+        self.gap_before_final_norm = gap_before_final_norm
+        if not -1 <= frozen_stages <= len(specs):
+            raise ValueError(f'frozen_stages must be in [-1, {len(specs)}], '
+                             f'got {frozen_stages}')
+        self.frozen_stages = frozen_stages
+
+        channels = self.stage_channels
+        self.patch_embed = PatchEmbed(in_channels, channels[0])
+        rates = self.drop_path_rates(specs, drop_path_rate)
+        self.stages = nn.ModuleList()
+        for i, (spec, stage_rates) in enumerate(zip(specs, rates)):
+            shifts = window_shifts(spec)
+
+            def block(width, k, rates=stage_rates, shifts=shifts):
+                return SwinBlock(width, heads[width], window_size, shifts[k],
+                                 mlp_ratio, rates[k])
+
+            downsample = PatchMerging(channels[i], channels[i + 1]) \
+                if i + 1 < len(specs) else None
+            self.stages.append(SwinStage(
+                self.build_stage(spec, block, channel_dim=-1), downsample))
+        for i in self.out_indices:
+            self.add_module(f'norm{i}', nn.LayerNorm(channels[i]))
+        self._freeze()
+
+    def frozen_modules(self):
+        if self.frozen_stages < 0:
+            return []
+        k = self.frozen_stages
+        return [self.patch_embed, *self.stages[:k],
+                *(getattr(self, f'norm{i}') for i in range(k) if i in self.out_indices)]
+
+    def forward(self, x: torch.Tensor) -> tuple:
+        x = self.patch_embed(x)
+        outs = []
+        for i, stage in enumerate(self.stages):
+            out, x = stage(x)
+            if i in self.out_indices:
+                norm = getattr(self, f'norm{i}')
+                if self.gap_before_final_norm:
+                    outs.append(norm(out.mean((1, 2))))
+                else:
+                    outs.append(norm(out).permute(0, 3, 1, 2).contiguous())
+        return tuple(outs)
+
+
+def window_shifts(spec: StepSpec) -> list:
+    """Per block of a stage: whether it shifts its windows. W-MSA and SW-MSA
+    alternate within each step, as within a Swin stage."""
+    return [j % 2 == 1 for _, depth in spec for j in range(depth)]
+
+
+def heads_problem(heads: Dict[int, int], width: int):
+    """Why ``heads`` cannot serve blocks of ``width``, or None."""
+    if width not in heads:
+        return (f'no attention heads given for width {width}; add {width}: '
+                f'<heads> to the arch heads {heads}')
+    if not isinstance(heads[width], int) or heads[width] <= 0 or width % heads[width]:
+        divisors = [d for d in range(1, width + 1) if width % d == 0]
+        best = min(divisors, key=lambda d: abs(d - width / 32))  # Swin: head dim 32
+        return (f'heads {heads[width]} do not divide width {width}; give a '
+                f'divisor of {width}, e.g. {best} (head dim {width // best})')
+    return None
