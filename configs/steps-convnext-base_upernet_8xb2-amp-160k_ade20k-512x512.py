@@ -1,0 +1,24 @@
+# UperNet, Steps-ConvNeXt-b, ADE20K 512x512, 160k iterations: the stock mmseg
+# ConvNeXt-b recipe with only the backbone swapped.
+_base_ = 'mmseg::convnext/convnext-base_upernet_8xb2-amp-160k_ade20k-512x512.py'
+
+custom_imports = dict(imports=['steps_mm'], allow_failed_imports=False)
+
+model = dict(
+    backbone=dict(
+        _delete_=True,
+        type='StepsConvNeXt',
+        arch='base',
+        layout='steps',
+        out_indices=[0, 1, 2, 3],
+        drop_path_rate=0.4,
+        layer_scale_init_value=1.0,
+        gap_before_final_norm=False,
+        # No ImageNet weights of Steps-ConvNeXt are published: start from
+        # scratch, or set dict(type='Pretrained', checkpoint=..., prefix='backbone.').
+        init_cfg=None),
+    decode_head=dict(in_channels=[128, 256, 512, 1024]),
+    auxiliary_head=dict(in_channels=512))
+
+# AMP on a GPU, fp32 OptimWrapper on a CPU (the stock AmpOptimWrapper needs a GPU).
+optim_wrapper = dict(type='AutoAmpOptimWrapper')
