@@ -1,0 +1,231 @@
+"""Steps-DeiT: the patch-16 ViT / DeiT (Dosovitskiy et al., 2021; Touvron et al.,
+2021) whose whole trunk is one StepsNet stage.
+
+Parameter names follow mmpretrain's ``VisionTransformer`` (``patch_embed.projection``,
+``cls_token``, ``pos_embed``, ``layers.{k}``, final norm ``ln1``), so the sequential
+layout is that model (DeiT without distillation token) and loads its checkpoints.
+"""
+import math
+from typing import Sequence, Tuple, Union
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..blocks import TransformerBlock
+from ..steps import StepsStage
+from .base import StepsBackbone
+from .swin import heads_problem
+
+
+class PatchEmbed(nn.Module):
+    """Non-overlapping ``patch_size`` conv: NCHW image -> NCHW map. The image is
+    zero-padded at the bottom/right to a multiple of the patch (as mmseg's ViT),
+    so a 65x97 input gives a 5x7 patch grid."""
+
+    def __init__(self, in_channels: int, embed_dims: int, patch_size: int = 16):
+        super().__init__()
+        self.patch_size = patch_size
+        self.projection = nn.Conv2d(in_channels, embed_dims, patch_size, patch_size)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        p = self.patch_size
+        return self.projection(F.pad(x, (0, -x.shape[-1] % p, 0, -x.shape[-2] % p)))
+
+
+class StepsViT(StepsBackbone):
+    """ViT / DeiT backbone with a choice of block layout.
+
+    Outputs are taken after blocks of the trunk, indexed in forward order over all
+    its blocks. In the steps layout a block of step ``i`` works on the first
+    ``C_i < C`` channels; the trunk *state* after it, which is what an output
+    holds, is that block's output concatenated with the input channels
+    ``C_i..C`` no step has processed yet (what the next step would read), so every
+    output has width C. In the parallel layout the state after block ``k`` is the
+    partial sum ``x + f_0(x) + ... + f_k(x)``. The last block's state is the trunk
+    output, normalised by the final norm ``ln1`` when ``final_norm``.
+
+    Args:
+        arch: ``'deit-tiny'``, ``'deit-small'``, ``'deit-base'`` or a dict with
+            ``channels`` ([C]), ``depths`` ([blocks]), ``heads`` (width ->
+            attention heads, for every width that has blocks) and, for
+            ``layout='steps'``, ``steps`` ([spec]).
+        layout: ``'steps'`` (StepsNet), ``'sequential'`` (DeiT) or ``'parallel'``
+            (the baseline's blocks summed, arXiv 2309.08414).
+        img_size: the input size the position embedding is made for; other sizes
+            get it resized bicubically to their (padded) patch grid.
+        patch_size: side of the patches.
+        in_channels: image channels.
+        mlp_ratio: MLP hidden width over the block width.
+        out_indices: blocks whose states are returned (negative allowed).
+        drop_path_rate: stochastic depth, linear over all blocks in forward order.
+        final_norm: normalise the last block's state (DeiT: True; mmseg's ViT
+            recipes: False).
+        gap_before_final_norm: return the class token of each output, a (B, C)
+            vector (classification); otherwise the patch tokens as an NCHW map
+            (B, C, ceil(H/16), ceil(W/16)) (dense prediction, e.g. mmseg's
+            ``MultiLevelNeck``).
+        frozen_stages: ``-1`` nothing, ``0`` the patch embedding, class token and
+            position embedding, ``k`` also blocks ``0..k-1`` (and the final norm
+            when all blocks are frozen); kept frozen through ``.train()``.
+        with_cp: gradient checkpointing per block.
+    """
+
+    arch_keys = ('channels', 'depths', 'heads')
+    # Spec section 1, "Steps-DeiT". ``heads`` maps every step width to its heads.
+    arch_settings = {
+        'deit-tiny': dict(channels=[192], depths=[12], heads={96: 2, 136: 2, 192: 3},
+                          steps=[[(96, 12), (136, 6), (192, 6)]]),
+        'deit-small': dict(channels=[384], depths=[12], heads={192: 3, 272: 4, 384: 6},
+                           steps=[[(192, 12), (272, 6), (384, 6)]]),
+        'deit-base': dict(channels=[768], depths=[12], heads={384: 6, 544: 8, 768: 12},
+                          steps=[[(384, 12), (544, 6), (768, 6)]]),
+    }
+
+    def __init__(self, arch: Union[str, dict] = 'deit-small', layout: str = 'steps',
+                 img_size: Union[int, Tuple[int, int]] = 224, patch_size: int = 16,
+                 in_channels: int = 3, mlp_ratio: float = 4.,
+                 out_indices: Union[int, Sequence[int]] = -1,
+                 drop_path_rate: float = 0., final_norm: bool = True,
+                 gap_before_final_norm: bool = True, frozen_stages: int = -1,
+                 with_cp: bool = False, init_cfg=None):
+        if init_cfg is None:
+            init_cfg = [dict(type='TruncNormal', layer='Linear', std=.02, bias=0.),
+                        dict(type='Constant', layer='LayerNorm', val=1., bias=0.)]
+        super().__init__(arch, layout, with_cp, init_cfg)
+        heads = self.arch['heads']
+        specs = self.stage_specs(check_width=lambda width: heads_problem(heads, width))
+        if len(specs) != 1:
+            raise ValueError(f'StepsViT: the trunk is one stage; arch channels must '
+                             f'have one entry, got {self.arch["channels"]}')
+        spec, self.embed_dims = specs[0], specs[0][-1][0]
+        self.num_blocks = sum(depth for _, depth in spec)
+        self.out_indices = self.normalize_indices(
+            out_indices, self.num_blocks, 'out_indices (block indices)')
+        self.final_norm = final_norm
+        self.gap_before_final_norm = gap_before_final_norm
+        if not -1 <= frozen_stages <= self.num_blocks:
+            raise ValueError(f'frozen_stages must be in [-1, {self.num_blocks}], '
+                             f'got {frozen_stages}')
+        self.frozen_stages = frozen_stages
+
+        C = self.embed_dims
+        img_size = (img_size, img_size) if isinstance(img_size, int) else tuple(img_size)
+        self.grid = (img_size[0] // patch_size, img_size[1] // patch_size)
+        self.patch_embed = PatchEmbed(in_channels, C, patch_size)
+        # set here: the backbone's init_cfg initialises Linear and LayerNorm only
+        self.cls_token = nn.Parameter(
+            nn.init.trunc_normal_(torch.zeros(1, 1, C), std=.02))
+        self.pos_embed = nn.Parameter(nn.init.trunc_normal_(
+            torch.zeros(1, 1 + self.grid[0] * self.grid[1], C), std=.02))
+        rates = self.drop_path_rates(specs, drop_path_rate)[0]
+        self.layers = self.build_stage(
+            spec, lambda width, k: TransformerBlock(width, heads[width], mlp_ratio,
+                                                   rates[k]), channel_dim=-1)
+        self.ln1 = nn.LayerNorm(C, eps=1e-6)
+        # Runners of the blocks between consecutive outputs. A tuple, so they are
+        # not registered: they share the blocks of ``self.layers``, whose names
+        # therefore do not depend on ``out_indices``.
+        self._segments = () if self.layers.parallel else tuple(
+            StepsStage(segment_spec(spec, start, stop),
+                       lambda width, k, start=start: self.layers[start + k],
+                       channel_dim=-1, with_cp=with_cp)
+            for start, stop in zip([0] + [k + 1 for k in self.out_indices[:-1]],
+                                   [k + 1 for k in self.out_indices]))
+        self.register_load_state_dict_pre_hook(resize_loaded_pos_embed)
+        self._freeze()
+
+    # ---- options -------------------------------------------------------------
+    def frozen_modules(self):
+        if self.frozen_stages < 0:
+            return []
+        k = self.frozen_stages
+        tail = [self.ln1] if k == self.num_blocks else []
+        return [self.patch_embed, *list(self.layers)[:k], *tail]
+
+    def _freeze(self):
+        super()._freeze()
+        if self.frozen_stages >= 0:
+            self.cls_token.requires_grad_(False)
+            self.pos_embed.requires_grad_(False)
+
+    @property
+    def feature_info(self):
+        return [dict(num_chs=self.embed_dims, reduction=self.patch_embed.patch_size,
+                     module=f'layers.{k}') for k in self.out_indices]
+
+    # ---- forward ---------------------------------------------------------------
+    def resized_pos_embed(self, h: int, w: int) -> torch.Tensor:
+        """The position embedding for an (h, w) patch grid (resized when that is
+        not ``self.grid``)."""
+        if (h, w) == self.grid:
+            return self.pos_embed
+        return resize_pos_embed(self.pos_embed, self.grid, (h, w))
+
+    def trunk_states(self, x: torch.Tensor):
+        """The (B, N, C) trunk state after each block of ``out_indices``, in order."""
+        if self.layers.parallel:  # every block reads the trunk input x
+            blocks, state = list(self.layers), x
+            for k in range(self.out_indices[-1] + 1):
+                state = state + self.layers._call(blocks[k].residual, x)
+                if k in self.out_indices:
+                    yield state
+            return
+        for segment in self._segments:
+            x = segment(x)
+            yield x
+
+    def forward(self, x: torch.Tensor) -> tuple:
+        x = self.patch_embed(x)
+        B, _, h, w = x.shape
+        x = torch.cat([self.cls_token.expand(B, -1, -1), x.flatten(2).transpose(1, 2)], 1)
+        x = x + self.resized_pos_embed(h, w)
+        outs = []
+        for k, state in zip(self.out_indices, self.trunk_states(x)):
+            if k == self.num_blocks - 1 and self.final_norm:
+                state = self.ln1(state)
+            if self.gap_before_final_norm:
+                outs.append(state[:, 0])
+            else:
+                outs.append(state[:, 1:].transpose(1, 2).reshape(B, -1, h, w))
+        return tuple(outs)
+
+
+def resize_pos_embed(pos_embed: torch.Tensor, grid: Tuple[int, int],
+                     new_grid: Tuple[int, int]) -> torch.Tensor:
+    """(1, 1 + H*W, C) -> (1, 1 + h*w, C): the patch entries resized bicubically
+    (as mmseg's and mmpretrain's ViT), the class token's entry unchanged."""
+    cls_pos, patch_pos = pos_embed[:, :1], pos_embed[:, 1:]
+    patch_pos = patch_pos.reshape(1, *grid, -1).permute(0, 3, 1, 2)
+    patch_pos = F.interpolate(patch_pos, size=new_grid, mode='bicubic',
+                              align_corners=False)
+    return torch.cat([cls_pos, patch_pos.flatten(2).transpose(1, 2)], 1)
+
+
+def resize_loaded_pos_embed(vit: StepsViT, state_dict: dict, prefix: str, *args):
+    """A load_state_dict pre-hook: a checkpoint made at another image size (a
+    DeiT at 224 into a 512x512 segmenter) gets its position embedding resized."""
+    loaded = state_dict.get(prefix + 'pos_embed')
+    if loaded is None or loaded.shape == vit.pos_embed.shape:
+        return
+    side = math.isqrt(loaded.shape[1] - 1)  # checkpoints have square grids
+    if side * side == loaded.shape[1] - 1:
+        state_dict[prefix + 'pos_embed'] = resize_pos_embed(loaded, (side, side),
+                                                            vit.grid)
+
+
+def segment_spec(spec, start: int, stop: int) -> list:
+    """The spec of blocks ``start..stop-1`` of ``spec``, run as a stage of the full
+    width C: applied to the trunk state after block ``start - 1`` it gives the
+    state after block ``stop - 1`` (ending with ``(C, 0)`` when it stops inside a
+    narrower step, so that the unprocessed channels are appended)."""
+    widths = [width for width, depth in spec for _ in range(depth)][start:stop]
+    segment = []
+    for width in widths:
+        if segment and segment[-1][0] == width:
+            segment[-1][1] += 1
+        else:
+            segment.append([width, 1])
+    if not segment or segment[-1][0] != spec[-1][0]:
+        segment.append([spec[-1][0], 0])
+    return [tuple(s) for s in segment]
