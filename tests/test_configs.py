@@ -30,13 +30,11 @@ def test_config_builds_with_matching_channels(config):
     backbone = model.backbone
     assert backbone.layout == backbone_cfg.get('layout', 'steps')
     # the neck / head reads exactly the channels the backbone produces
-    head_channels = cfg.model.neck.in_channels if 'neck' in cfg.model and \
-        'in_channels' in cfg.model.neck else cfg.model.decode_head.in_channels
-    expected = backbone.out_channels
-    if cfg.model.get('neck', {}).get('type') == 'MultiLevelNeck':
-        expected = cfg.model.neck.out_channels
-        head_channels = cfg.model.decode_head.in_channels
-    assert list(head_channels) == list(expected)
+    neck = cfg.model.get('neck') or {}
+    if 'in_channels' in neck:
+        assert list(neck.in_channels) == backbone.out_channels
+    else:
+        assert list(cfg.model.decode_head.in_channels) == backbone.out_channels
 
 
 def test_every_steps_config_has_a_baseline_twin():
