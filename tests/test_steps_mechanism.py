@@ -30,7 +30,7 @@ def make_stage(spec, channel_dim=1, **kwargs):
 def reference(stage, x, dim=1):
     """y_1 = F_1(x_1), y_i = F_i(cat(y_{i-1}, x_i)), written out directly."""
     blocks = iter(stage)
-    start, y = 0, None
+    y = None
     for width, depth in stage.spec:
         prev = 0 if y is None else y.size(dim)
         part = x.narrow(dim, prev, width - prev)

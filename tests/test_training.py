@@ -4,10 +4,8 @@ import glob
 import json
 import os.path as osp
 import subprocess
-import sys
 
 import pytest
-import torch
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
 

@@ -105,7 +105,7 @@ def build_demo_datasets(root: str, num_train: int = 32, num_val: int = 8,
     photos = load_photos()
     for split, count in (('train', num_train), ('val', num_val)):
         ade_split = 'training' if split == 'train' else 'validation'
-        for sub in (f'coco/{split}2017', f'coco/annotations',
+        for sub in (f'coco/{split}2017', 'coco/annotations',
                     f'ade/images/{ade_split}', f'ade/annotations/{ade_split}'):
             os.makedirs(osp.join(root, sub), exist_ok=True)
         images, annotations = [], []

@@ -31,3 +31,16 @@ class DropPath(nn.Module):
         keep = 1. - self.drop_prob
         mask = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(keep)
         return x * mask / keep
+
+
+class FFN(nn.Module):
+    """Linear-GELU-Linear, named as mmcv's FFN (``layers.0.0``, ``layers.1``)."""
+
+    def __init__(self, embed_dims: int, hidden_dims: int):
+        super().__init__()
+        self.layers = nn.Sequential(
+            nn.Sequential(nn.Linear(embed_dims, hidden_dims), nn.GELU()),
+            nn.Linear(hidden_dims, embed_dims))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)

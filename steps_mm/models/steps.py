@@ -22,6 +22,14 @@ LAYOUTS = ('sequential', 'steps', 'parallel')
 StepSpec = List[Tuple[int, int]]
 
 
+def run_maybe_checkpointed(fn, x: torch.Tensor, with_cp: bool) -> torch.Tensor:
+    """``fn(x)``, recomputed in backward instead of stored when ``with_cp`` and
+    gradients flow (``use_reentrant=False``)."""
+    if with_cp and x.requires_grad and torch.is_grad_enabled():
+        return cp.checkpoint(fn, x, use_reentrant=False)
+    return fn(x)
+
+
 class ResidualBlock(nn.Module):
     """A width-preserving block ``x + residual(x)``.
 
@@ -132,19 +140,18 @@ class StepsStage(nn.ModuleList):
         steps = ', '.join(f'{w}x{d}' for w, d in self.spec)
         return f'steps=[{steps}]' + (', parallel' if self.parallel else '')
 
-    def _call(self, fn, x):
-        if self.with_cp and x.requires_grad and torch.is_grad_enabled():
-            return cp.checkpoint(fn, x, use_reentrant=False)
-        return fn(x)
+    def call(self, fn, x):
+        """``fn(x)`` with this stage's checkpointing choice."""
+        return run_maybe_checkpointed(fn, x, self.with_cp)
 
     def _run_step(self, blocks: Sequence[nn.Module], y: torch.Tensor) -> torch.Tensor:
         if self.parallel:  # every branch sees the step's input
             out = y
             for block in blocks:
-                out = out + self._call(block.residual, y)
+                out = out + self.call(block.residual, y)
             return out
         for block in blocks:
-            y = self._call(block, y)
+            y = self.call(block, y)
         return y
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -132,3 +132,16 @@ class StepsBackbone(BaseModule):
     @property
     def out_strides(self) -> List[int]:
         return [info['reduction'] for info in self.feature_info]
+
+
+def heads_problem(heads: Dict[int, int], width: int):
+    """Why ``heads`` cannot serve blocks of ``width``, or None."""
+    if width not in heads:
+        return (f'no attention heads given for width {width}; add {width}: '
+                f'<heads> to the arch heads {heads}')
+    if not isinstance(heads[width], int) or heads[width] <= 0 or width % heads[width]:
+        divisors = [d for d in range(1, width + 1) if width % d == 0]
+        best = min(divisors, key=lambda d: abs(d - width / 32))  # Swin: head dim 32
+        return (f'heads {heads[width]} do not divide width {width}; give a '
+                f'divisor of {width}, e.g. {best} (head dim {width // best})')
+    return None

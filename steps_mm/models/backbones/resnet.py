@@ -10,11 +10,11 @@ from typing import Sequence, Union
 
 import torch
 import torch.nn as nn
-import torch.utils.checkpoint as cp
 from mmcv.cnn import build_norm_layer
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..blocks import BasicBlock, Bottleneck, ResNetBlock
+from ..steps import run_maybe_checkpointed
 from .base import StepsBackbone
 
 
@@ -146,10 +146,7 @@ class StepsResNet(StepsBackbone):
         return self
 
     def _first_block(self, i: int, x: torch.Tensor) -> torch.Tensor:
-        block = self.first_blocks[i]
-        if self.with_cp and x.requires_grad and torch.is_grad_enabled():
-            return cp.checkpoint(block, x, use_reentrant=False)
-        return block(x)
+        return run_maybe_checkpointed(self.first_blocks[i], x, self.with_cp)
 
     def forward(self, x: torch.Tensor) -> tuple:
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 from ..blocks import SwinBlock
 from ..steps import StepSpec
-from .base import StepsBackbone
+from .base import StepsBackbone, heads_problem
 
 # Spec section 1, "Steps-Swin". ``heads`` maps every step width to its heads.
 _T_HEADS = {96: 3, 192: 6, 272: 8, 384: 12, 544: 16, 768: 24}
@@ -178,16 +178,3 @@ def window_shifts(spec: StepSpec) -> list:
     """Per block of a stage: whether it shifts its windows. W-MSA and SW-MSA
     alternate within each step, as within a Swin stage."""
     return [j % 2 == 1 for _, depth in spec for j in range(depth)]
-
-
-def heads_problem(heads: Dict[int, int], width: int):
-    """Why ``heads`` cannot serve blocks of ``width``, or None."""
-    if width not in heads:
-        return (f'no attention heads given for width {width}; add {width}: '
-                f'<heads> to the arch heads {heads}')
-    if not isinstance(heads[width], int) or heads[width] <= 0 or width % heads[width]:
-        divisors = [d for d in range(1, width + 1) if width % d == 0]
-        best = min(divisors, key=lambda d: abs(d - width / 32))  # Swin: head dim 32
-        return (f'heads {heads[width]} do not divide width {width}; give a '
-                f'divisor of {width}, e.g. {best} (head dim {width // best})')
-    return None

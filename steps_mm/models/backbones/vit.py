@@ -14,8 +14,7 @@ import torch.nn.functional as F
 
 from ..blocks import TransformerBlock
 from ..steps import StepsStage
-from .base import StepsBackbone
-from .swin import heads_problem
+from .base import StepsBackbone, heads_problem
 
 
 class PatchEmbed(nn.Module):
@@ -167,7 +166,7 @@ class StepsViT(StepsBackbone):
         if self.layers.parallel:  # every block reads the trunk input x
             blocks, state = list(self.layers), x
             for k in range(self.out_indices[-1] + 1):
-                state = state + self.layers._call(blocks[k].residual, x)
+                state = state + self.layers.call(blocks[k].residual, x)
                 if k in self.out_indices:
                     yield state
             return

@@ -9,7 +9,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..layers import DropPath
+from ..layers import FFN, DropPath
 from ..steps import ResidualBlock
 
 # Swin's additive mask between tokens the cyclic shift brought together from
@@ -121,19 +121,6 @@ class ShiftWindowMSA(nn.Module):
         if shift:
             x = torch.roll(x, (shift, shift), dims=(1, 2))
         return x[:, :H, :W]
-
-
-class FFN(nn.Module):
-    """Linear-GELU-Linear, named as mmcv's FFN (``layers.0.0``, ``layers.1``)."""
-
-    def __init__(self, embed_dims: int, hidden_dims: int):
-        super().__init__()
-        self.layers = nn.Sequential(
-            nn.Sequential(nn.Linear(embed_dims, hidden_dims), nn.GELU()),
-            nn.Linear(hidden_dims, embed_dims))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.layers(x)
 
 
 class SwinBlock(ResidualBlock):

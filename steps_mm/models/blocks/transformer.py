@@ -4,9 +4,8 @@ mmpretrain's ``VisionTransformer`` (``ln1``, ``attn.{qkv,proj}``, ``ln2``,
 import torch
 import torch.nn as nn
 
-from ..layers import DropPath
+from ..layers import FFN, DropPath
 from ..steps import ResidualBlock
-from .swin import FFN
 
 
 class MultiheadSelfAttention(nn.Module):
