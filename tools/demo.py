@@ -13,6 +13,7 @@ import glob
 import json
 import os
 import os.path as osp
+import re
 import subprocess
 import sys
 import time
@@ -26,8 +27,13 @@ JOBS = {
 }
 
 
+PROGRESS = re.compile(r'Iter\((train|test|val)\) +\[ *(\d+)/(\d+)\]')
+ETA, LOSS = re.compile(r'\beta: (\S+)'), re.compile(r'\bloss: ([\d.]+)')
+
+
 def run(cmd, log_file):
-    """Run ``cmd``, keep its full output in ``log_file`` and echo progress lines."""
+    """Run ``cmd``, keep its full output in ``log_file``, echo a compact progress
+    line for each logged iteration."""
     print('$', ' '.join(cmd), flush=True)
     start = time.time()
     with open(log_file, 'w') as log:
@@ -36,9 +42,14 @@ def run(cmd, log_file):
                                 env=dict(os.environ, PYTHONUNBUFFERED='1'))
         for line in proc.stdout:
             log.write(line)
-            if any(k in line for k in ('Iter(train)', 'Iter(test)', 'Iter(val)',
-                                       'Error', 'AutoAmpOptimWrapper:')):
-                print('   ', line.rstrip()[-150:], flush=True)
+            match = PROGRESS.search(line)
+            if match:
+                eta, loss = ETA.search(line), LOSS.search(line)
+                print('    {} {}/{}'.format(*match.groups())
+                      + (f'  loss {loss.group(1)}' if loss else '')
+                      + (f'  eta {eta.group(1)}' if eta else ''), flush=True)
+            elif 'AutoAmpOptimWrapper:' in line or 'Error' in line:
+                print('   ', line.split(' - INFO - ')[-1].rstrip(), flush=True)
         proc.wait()
     if proc.returncode:
         sys.exit(f'failed ({proc.returncode}) after {time.time() - start:.0f}s: '
@@ -59,8 +70,10 @@ def save_untrained(config, out_file):
     """The model as the stock tools would initialise it, saved as a checkpoint."""
     import torch
     from mmengine.config import Config
+    from mmengine.logging import MMLogger
     from mmengine.registry import MODELS, init_default_scope
 
+    MMLogger.get_instance('demo', log_level='WARNING')  # no per-parameter init log
     cfg = Config.fromfile(config)
     init_default_scope(cfg.default_scope)
     model = MODELS.build(cfg.model)
@@ -99,7 +112,7 @@ def main():
     print('[demo] building the built-in dataset (scikit-image photographs, pasted '
           'shapes with exact masks)', flush=True)
     data_dir = osp.join(work_dir, 'data')
-    build_demo_datasets(data_dir)
+    build_demo_datasets(data_dir, num_train=64, num_val=16)
 
     results, train_dirs = {}, {}
     for name, (config, codebase, iters, keys) in JOBS.items():
@@ -132,10 +145,11 @@ def main():
     plot_losses(train_dirs, plot)
     print(f'\n[demo] results (total {time.time() - start:.0f}s; losses plotted to '
           f'{plot})')
-    print('| config | metric | untrained | trained |\n|---|---|---|---|')
+    print('| config | metric | untrained | trained | training time |\n|---|---|---|---|---|')
     for name, (config, keys, before, after, train_time) in results.items():
         for key in keys:
-            print(f'| {config} | {key} | {before[key]:.3f} | {after[key]:.3f} |')
+            print(f'| {config} | {key} | {before[key]:.3f} | {after[key]:.3f} '
+                  f'| {train_time:.0f} s |')
 
 
 if __name__ == '__main__':
