@@ -118,6 +118,15 @@ class StepsBackbone(BaseModule):
         self._freeze()  # frozen modules stay in eval mode (BN, dropout)
         return self
 
+    # ---- pretrained weights ----------------------------------------------------
+    def init_weights(self):
+        """A ``Pretrained`` init_cfg loads through ``steps_mm.models.pretrained``
+        (explicit key maps, errors on missing keys and shape mismatches, one report
+        line) instead of mmengine's silent ``load_checkpoint(strict=False)``."""
+        from ..pretrained import init_pretrained  # late: needed only here
+        if not init_pretrained(self):
+            super().init_weights()
+
     # ---- metadata --------------------------------------------------------------
     @property
     def feature_info(self) -> List[dict]:
