@@ -21,9 +21,9 @@ import time
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 JOBS = {
     # name: (shipped config, codebase, training iterations, metrics to report)
-    'det': ('configs/steps_convnext_maskrcnn.py', 'mmdet', 200,
+    'det': ('configs/steps_convnext_maskrcnn.py', 'mmdet', 240,
             ('coco/bbox_mAP', 'coco/bbox_mAP_50', 'coco/segm_mAP', 'coco/segm_mAP_50')),
-    'seg': ('configs/steps_convnext_upernet.py', 'mmseg', 120, ('mIoU', 'aAcc')),
+    'seg': ('configs/steps_convnext_upernet.py', 'mmseg', 80, ('mIoU', 'aAcc')),
 }
 
 

@@ -44,11 +44,17 @@ val_dataloader = dict(
 test_dataloader = val_dataloader
 val_evaluator = dict(ann_file=data_root + 'annotations/instances_val2017.json')
 test_evaluator = val_evaluator
+# a few hundred iterations from scratch: the recipe's drop path (0.3-0.4) is for
+# full schedules and only slows such a short run down
 model = dict(
+    backbone=dict(drop_path_rate={drop_path_rate}),
     roi_head=dict(bbox_head=dict(num_classes={num_classes}),
                   mask_head=dict(num_classes={num_classes})),
     # small images hold few objects: sample fewer RoIs (stock: 256 / 512)
-    train_cfg=dict(rpn=dict(sampler=dict(num=64)), rcnn=dict(sampler=dict(num=64))))
+    train_cfg=dict(rpn=dict(sampler=dict(num=64)), rcnn=dict(sampler=dict(num=64))),
+    # keep low-scoring boxes: a barely trained detector may score none above the
+    # stock 0.05, and COCO mAP ranks detections anyway (at most 100 per image)
+    test_cfg=dict(rcnn=dict(score_thr=0.0)))
 '''
 
 _SEG = '''
@@ -81,6 +87,7 @@ val_dataloader = dict(
 test_dataloader = val_dataloader
 data_preprocessor = dict(size=crop_size)
 model = dict(
+    backbone=dict(drop_path_rate={drop_path_rate}),  # short runs: see the det note
     data_preprocessor=data_preprocessor,
     decode_head=dict(num_classes={num_seg_classes}),
     auxiliary_head=dict(num_classes={num_seg_classes}),
@@ -93,12 +100,9 @@ train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', max_iters={iters},
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 optim_wrapper = dict(optimizer=dict(lr={lr}))
-# a few hundred iterations from scratch: the recipe's drop path (0.3-0.4) is for
-# full schedules and only slows such a short run down
-model = dict(backbone=dict(drop_path_rate={drop_path_rate}))
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end={warmup}),
-    dict(type='CosineAnnealingLR', by_epoch=False, begin={warmup}, end={iters},
+    dict(type='CosineAnnealingLR', by_epoch=False, begin={warmup}, end={cosine_end},
          eta_min={lr} * 0.05),
 ]
 default_hooks = dict(
@@ -130,6 +134,7 @@ def write_demo_config(config: str, data_dir: str, out_file: str, iters: int = 10
         size=size, batch_size=batch_size, iters=iters, lr=lr, seed=seed,
         drop_path_rate=drop_path_rate,
         warmup=max(1, min(20, iters // 5)), log_interval=max(1, min(10, iters // 5)),
+        cosine_end=max(iters, 2),  # a scheduler needs begin < end, even for 1 iteration
         classes=CLASSES, palette=[list(c) for c in CLASS_COLOURS],
         num_classes=len(CLASSES), seg_classes=SEG_CLASSES, seg_palette=SEG_PALETTE,
         num_seg_classes=len(SEG_CLASSES))
