@@ -21,4 +21,8 @@ model = dict(
     auxiliary_head=dict(in_channels=384))
 
 # AMP on a GPU, fp32 OptimWrapper on a CPU (the stock AmpOptimWrapper needs a GPU).
-optim_wrapper = dict(type='AutoAmpOptimWrapper')
+# The stock lr decay recipe (paramwise_cfg) with a constructor that numbers the
+# Steps blocks (the stock one assumes ConvNeXt's block counts; both give the same
+# groups on the sequential layout).
+optim_wrapper = dict(type='AutoAmpOptimWrapper',
+                     constructor='StepsLayerDecayOptimizerConstructor')

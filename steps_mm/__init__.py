@@ -17,5 +17,7 @@ from .registry import register_everywhere  # noqa: E402
 
 register_everywhere('MODELS', *models.BACKBONES, models.StepsImageClassifier)
 register_everywhere('OPTIM_WRAPPERS', engine.AutoAmpOptimWrapper)
+register_everywhere('OPTIM_WRAPPER_CONSTRUCTORS',
+                    engine.StepsLayerDecayOptimizerConstructor)
 
 __all__ = ['__version__', 'engine', 'models']

@@ -7,6 +7,8 @@ config of any OpenMMLab codebase can name our modules with the scope prefix.
 import importlib
 
 from mmengine.registry import MODELS as MMENGINE_MODELS
+from mmengine.registry import OPTIM_WRAPPER_CONSTRUCTORS as \
+    MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS
 from mmengine.registry import OPTIM_WRAPPERS as MMENGINE_OPTIM_WRAPPERS
 from mmengine.registry import Registry
 
@@ -14,6 +16,9 @@ MODELS = Registry('model', parent=MMENGINE_MODELS, scope='steps_mm',
                   locations=['steps_mm.models'])
 OPTIM_WRAPPERS = Registry('optim wrapper', parent=MMENGINE_OPTIM_WRAPPERS,
                           scope='steps_mm', locations=['steps_mm.engine'])
+OPTIM_WRAPPER_CONSTRUCTORS = Registry(
+    'optimizer wrapper constructor', parent=MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS,
+    scope='steps_mm', locations=['steps_mm.engine'])
 
 #: codebases whose registries also get our modules, when they are installed
 CODEBASES = ('mmdet', 'mmseg')
@@ -31,7 +36,8 @@ def installed_codebases():
 
 def register_everywhere(registry_name: str, *modules):
     """Register ``modules`` in our scope and in each installed codebase's
-    registry called ``registry_name`` (``MODELS``, ``OPTIM_WRAPPERS``)."""
+    registry called ``registry_name`` (``MODELS``, ``OPTIM_WRAPPERS``,
+    ``OPTIM_WRAPPER_CONSTRUCTORS``)."""
     ours = globals()[registry_name]
     for codebase in [None] + installed_codebases():
         registry = ours if codebase is None else getattr(codebase, registry_name)

@@ -1,3 +1,4 @@
+from .layer_decay import StepsLayerDecayOptimizerConstructor
 from .optim_wrapper import AutoAmpOptimWrapper
 
-__all__ = ['AutoAmpOptimWrapper']
+__all__ = ['AutoAmpOptimWrapper', 'StepsLayerDecayOptimizerConstructor']

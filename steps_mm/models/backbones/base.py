@@ -1,7 +1,7 @@
 """Options shared by every Steps backbone: arch tables, layouts, stochastic depth,
 output selection, freezing, checkpointing and feature metadata. Families add
 only their stem, their downsampling and their block."""
-from typing import Callable, Dict, List, Optional, Sequence, Union
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import torch
 from mmengine.model import BaseModule
@@ -126,6 +126,49 @@ class StepsBackbone(BaseModule):
         from ..pretrained import init_pretrained  # late: needed only here
         if not init_pretrained(self):
             super().init_weights()
+
+    # ---- layer-wise learning-rate decay ----------------------------------------
+    def depth_units(self) -> Iterator[Tuple[str, int, str]]:
+        """The backbone's modules in forward order, as ``(kind, stage, module
+        name)``: kind ``'stem'`` (depth 0), ``'block'`` (the next depth) or
+        ``'downsample'`` (the depth of the block after it). Families override."""
+        raise NotImplementedError(f'{type(self).__name__} lists no depth units')
+
+    def _depth_table(self) -> Tuple[Dict[str, Tuple[int, int]], int, int]:
+        """module name -> (layer id, stage id); the numbers of blocks and stages."""
+        table, blocks, stages = {}, 0, 0
+        for kind, stage, module in self.depth_units():
+            blocks += kind == 'block'
+            layer = 0 if kind == 'stem' else blocks + (kind == 'downsample')
+            # stage ids as the official ConvNeXt stage-wise recipe: stem and
+            # downsampling 0, the blocks of stage i at i + 1
+            table[module] = (layer, stage + 1 if kind == 'block' else 0)
+            stages = max(stages, stage + 1)
+        return table, blocks, stages
+
+    def _depth_of(self, param_name: str, prefix: str, which: int) -> Tuple[int, int]:
+        table, blocks, stages = self._depth_table()
+        last = (blocks, stages)[which] + 1  # output norms, and what follows
+        if param_name.startswith(prefix):
+            name = param_name[len(prefix):]
+            for module, ids in table.items():
+                if name == module or name.startswith(module + '.'):
+                    return ids[which], last + 1
+        return last, last + 1
+
+    def get_layer_depth(self, param_name: str, prefix: str = '') -> Tuple[int, int]:
+        """``(layer id, number of layer ids)`` of a parameter (mmpretrain's
+        contract): the stem (patch embedding, class token, position embedding) is
+        0, blocks count 1, 2, ... in forward order across stages and steps,
+        downsampling shares the id of the block after it, and the output norms and
+        every name not starting with ``prefix`` (neck, heads) get the last id."""
+        return self._depth_of(param_name, prefix, 0)
+
+    def get_stage_depth(self, param_name: str, prefix: str = '') -> Tuple[int, int]:
+        """``(stage id, number of stage ids)``, as ``get_layer_depth`` for
+        stage-wise decay: stem and downsampling 0, the blocks of stage i at
+        i + 1, output norms and what follows the backbone last."""
+        return self._depth_of(param_name, prefix, 1)
 
     # ---- metadata --------------------------------------------------------------
     @property

@@ -88,6 +88,14 @@ class StepsConvNeXt(StepsBackbone):
                             else nn.LayerNorm(channels[i], eps=1e-6))
         self._freeze()
 
+    def depth_units(self):
+        yield 'stem', 0, 'downsample_layers.0'
+        for i, stage in enumerate(self.stages):
+            if i:
+                yield 'downsample', i, f'downsample_layers.{i}'
+            for k in range(len(stage)):
+                yield 'block', i, f'stages.{i}.{k}'
+
     def frozen_modules(self):
         k = max(self.frozen_stages, 0)
         return [m for i in range(k) for m in (self.downsample_layers[i], self.stages[i])]

@@ -131,6 +131,14 @@ class StepsResNet(StepsBackbone):
                 if isinstance(module, ResNetBlock):
                     nn.init.zeros_(module.last_norm.weight)
 
+    def depth_units(self):
+        yield 'stem', 0, 'conv1'
+        yield 'stem', 0, 'bn1'
+        for i, stage in enumerate(self.stages):
+            yield 'block', i, f'first_blocks.{i}'
+            for k in range(len(stage)):
+                yield 'block', i, f'stages.{i}.{k}'
+
     def frozen_modules(self):
         if self.frozen_stages < 0:
             return []

@@ -153,6 +153,14 @@ class StepsSwinTransformer(StepsBackbone):
             self.add_module(f'norm{i}', nn.LayerNorm(channels[i]))
         self._freeze()
 
+    def depth_units(self):
+        yield 'stem', 0, 'patch_embed'
+        for i, stage in enumerate(self.stages):
+            if i:  # the patch merging at the end of stage i - 1 feeds stage i
+                yield 'downsample', i, f'stages.{i - 1}.downsample'
+            for k in range(len(stage.blocks)):
+                yield 'block', i, f'stages.{i}.blocks.{k}'
+
     def frozen_modules(self):
         if self.frozen_stages < 0:
             return []

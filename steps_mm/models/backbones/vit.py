@@ -135,6 +135,12 @@ class StepsViT(StepsBackbone):
         self._freeze()
 
     # ---- options -------------------------------------------------------------
+    def depth_units(self):
+        for name in ('patch_embed', 'cls_token', 'pos_embed'):
+            yield 'stem', 0, name
+        for k in range(len(self.layers)):
+            yield 'block', 0, f'layers.{k}'
+
     def frozen_modules(self):
         if self.frozen_stages < 0:
             return []
