@@ -19,5 +19,6 @@ register_everywhere('MODELS', *models.BACKBONES, models.StepsImageClassifier)
 register_everywhere('OPTIM_WRAPPERS', engine.AutoAmpOptimWrapper)
 register_everywhere('OPTIM_WRAPPER_CONSTRUCTORS',
                     engine.StepsLayerDecayOptimizerConstructor)
+engine.enable_crash_safety()  # atomic checkpoint writes, checked resume
 
 __all__ = ['__version__', 'engine', 'models']

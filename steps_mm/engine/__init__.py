@@ -1,4 +1,6 @@
+from .crash_safety import enable_crash_safety
 from .layer_decay import StepsLayerDecayOptimizerConstructor
 from .optim_wrapper import AutoAmpOptimWrapper
 
-__all__ = ['AutoAmpOptimWrapper', 'StepsLayerDecayOptimizerConstructor']
+__all__ = ['AutoAmpOptimWrapper', 'StepsLayerDecayOptimizerConstructor',
+           'enable_crash_safety']
