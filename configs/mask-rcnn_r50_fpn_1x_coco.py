@@ -1,9 +1,12 @@
 # The residual baseline of mask-rcnn_steps-r50_fpn_1x_coco.py: layout='sequential'
-# is mmdet's ResNet-50 (same stem, blocks and outputs). Its parameter names differ
-# from the torchvision://resnet50 checkpoint of the stock recipe (mmdet's
-# layer{i}.0 is first_blocks.{i-1}, layer{i}.{k} is stages.{i-1}.{k-1}), so that
-# checkpoint does not load by name: init_cfg stays None (from scratch) until it
-# is mapped.
+# is mmdet's ResNet-50 (same stem, blocks and outputs). It loads the stock recipe's
+# ImageNet weights (torchvision://resnet50, here by URL so that torchvision is not
+# needed) through steps_mm's torchvision key map.
 _base_ = './mask-rcnn_steps-r50_fpn_1x_coco.py'
 
-model = dict(backbone=dict(layout='sequential'))
+model = dict(
+    backbone=dict(
+        layout='sequential',
+        init_cfg=dict(
+            _delete_=True, type='Pretrained',
+            checkpoint='https://download.pytorch.org/models/resnet50-0676ba61.pth')))
