@@ -9,6 +9,9 @@ from steps_mm.analysis import count_blocks_and_layers
 from steps_mm.models import StepsImageClassifier, StepsResNet
 from steps_mm.models.blocks import BasicBlock, Bottleneck, ResNetBlock
 
+from backbone_checks import (assert_checkpointing_changes_nothing,
+                             assert_every_parameter_gets_a_gradient)
+
 
 def num_params(module):
     return sum(p.numel() for p in module.parameters())
@@ -119,26 +122,14 @@ def test_parallel_layout_sums_the_baseline_branches():
 @pytest.mark.parametrize('depth', [18, 50])
 def test_backward_reaches_every_parameter(depth):
     model = StepsResNet(depth)
-    outs = model(torch.randn(2, 3, 64, 64))
-    sum(o.mean() for o in outs).backward()
-    missing = [n for n, p in model.named_parameters()
-               if p.grad is None or not p.grad.abs().sum() > 0]
-    assert not missing
+    assert_every_parameter_gets_a_gradient(model, torch.randn(2, 3, 64, 64))
 
 
 def test_with_cp_same_outputs_and_grads():
     torch.manual_seed(0)
     ref = StepsResNet(18)
     cp = StepsResNet(18, with_cp=True)
-    cp.load_state_dict(ref.state_dict())
-    x = torch.randn(2, 3, 64, 64)
-    out_ref, out_cp = ref(x), cp(x)
-    for a, b in zip(out_ref, out_cp):
-        torch.testing.assert_close(a, b)
-    sum(o.square().mean() for o in out_ref).backward()
-    sum(o.square().mean() for o in out_cp).backward()
-    for (name, p), q in zip(ref.named_parameters(), cp.parameters()):
-        torch.testing.assert_close(p.grad, q.grad, msg=name)
+    assert_checkpointing_changes_nothing(ref, cp, torch.randn(2, 3, 64, 64))
 
 
 def test_frozen_stages_and_norm_eval_survive_train():

@@ -10,6 +10,9 @@ from steps_mm.models import StepsImageClassifier, StepsSwinTransformer
 from steps_mm.models.blocks import SwinBlock
 from steps_mm.models.blocks.swin import ShiftWindowMSA
 
+from backbone_checks import (assert_checkpointing_changes_nothing,
+                             assert_every_parameter_gets_a_gradient)
+
 
 @pytest.fixture(autouse=True, scope='module')
 def one_thread():
@@ -145,26 +148,14 @@ def test_steps_stage_layout():
 
 def test_backward_reaches_every_parameter():
     model = dense()
-    outs = model(torch.randn(2, 3, 64, 64))
-    sum(o.mean() for o in outs).backward()
-    missing = [n for n, p in model.named_parameters()
-               if p.grad is None or not p.grad.abs().sum() > 0]
-    assert not missing
+    assert_every_parameter_gets_a_gradient(model, torch.randn(2, 3, 64, 64))
 
 
 def test_with_cp_same_outputs_and_grads():
     torch.manual_seed(0)
     ref = dense()
     cp = dense(with_cp=True)
-    cp.load_state_dict(ref.state_dict())
-    x = torch.randn(2, 3, 64, 64)
-    out_ref, out_cp = ref(x), cp(x)
-    for a, b in zip(out_ref, out_cp):
-        torch.testing.assert_close(a, b)
-    sum(o.square().mean() for o in out_ref).backward()
-    sum(o.square().mean() for o in out_cp).backward()
-    for (name, p), q in zip(ref.named_parameters(), cp.parameters()):
-        torch.testing.assert_close(p.grad, q.grad, msg=name)
+    assert_checkpointing_changes_nothing(ref, cp, torch.randn(2, 3, 64, 64))
 
 
 def test_frozen_stages_survive_train():

@@ -7,6 +7,9 @@ from steps_mm.models import StepsImageClassifier, StepsViT
 from steps_mm.models.backbones.vit import segment_spec
 from steps_mm.models.blocks import TransformerBlock
 
+from backbone_checks import (assert_checkpointing_changes_nothing,
+                             assert_every_parameter_gets_a_gradient)
+
 
 def num_params(module):
     return sum(p.numel() for p in module.parameters())
@@ -180,11 +183,9 @@ def test_checkpoint_at_another_size_loads_resized():
 
 def test_backward_reaches_every_parameter():
     model = dense(arch='deit-tiny', drop_path_rate=0.1)
-    outs = model(torch.randn(2, 3, 32, 48))
-    sum((o * torch.randn_like(o)).sum() for o in outs).backward()
-    missing = [n for n, p in model.named_parameters()
-               if p.grad is None or not p.grad.abs().sum() > 0]
-    assert not missing
+    assert_every_parameter_gets_a_gradient(
+        model, torch.randn(2, 3, 32, 48),
+        loss=lambda outs: sum((o * torch.randn_like(o)).sum() for o in outs))
 
 
 @pytest.mark.parametrize('layout', ['steps', 'parallel'])
@@ -192,15 +193,7 @@ def test_with_cp_same_outputs_and_grads(layout):
     torch.manual_seed(0)
     ref = dense(arch='deit-tiny', layout=layout)
     cp = dense(arch='deit-tiny', layout=layout, with_cp=True)
-    cp.load_state_dict(ref.state_dict())
-    x = torch.randn(2, 3, 32, 48)
-    out_ref, out_cp = ref(x), cp(x)
-    for a, b in zip(out_ref, out_cp):
-        torch.testing.assert_close(a, b)
-    sum(o.square().mean() for o in out_ref).backward()
-    sum(o.square().mean() for o in out_cp).backward()
-    for (name, p), q in zip(ref.named_parameters(), cp.parameters()):
-        torch.testing.assert_close(p.grad, q.grad, msg=name)
+    assert_checkpointing_changes_nothing(ref, cp, torch.randn(2, 3, 32, 48))
 
 
 def test_frozen_stages_survive_train():
