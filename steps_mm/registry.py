@@ -24,6 +24,17 @@ OPTIM_WRAPPER_CONSTRUCTORS = Registry(
 CODEBASES = ('mmdet', 'mmseg')
 
 
+def codebase_of(config: str) -> str:
+    """``'mmdet'`` or ``'mmseg'``: the codebase that runs ``config``, from its
+    ``default_scope`` (read without importing its ``custom_imports``)."""
+    from mmengine.config import Config
+    scope = Config.fromfile(config, import_custom_modules=False).get('default_scope')
+    if scope not in CODEBASES:
+        raise ValueError(f'{config}: default_scope is {scope!r}; steps_mm runs '
+                         f'configs of {list(CODEBASES)}')
+    return scope
+
+
 def installed_codebases():
     found = []
     for name in CODEBASES:

@@ -8,8 +8,7 @@ import os
 import os.path as osp
 from typing import Optional
 
-from mmengine.config import Config
-
+from ..registry import codebase_of
 from .data import CLASSES, CLASS_COLOURS, SEG_CLASSES, SEG_PALETTE
 
 _DET = '''
@@ -112,15 +111,6 @@ default_hooks = dict(
 log_processor = dict(by_epoch=False)
 randomness = dict(seed={seed})
 '''
-
-
-def codebase_of(config: str) -> str:
-    """``'mmdet'`` or ``'mmseg'``, from the config's ``default_scope``."""
-    scope = Config.fromfile(config).get('default_scope')
-    if scope not in ('mmdet', 'mmseg'):
-        raise ValueError(f'{config}: default_scope is {scope!r}; the demo runs '
-                         'mmdet and mmseg configs')
-    return scope
 
 
 def write_demo_config(config: str, data_dir: str, out_file: str, iters: int = 100,

@@ -26,11 +26,11 @@ import torch
 
 def stock_tool(config: str, tool: str) -> str:
     """Path of the stock ``tools/<tool>.py`` of the config's codebase (via mim)."""
-    from mmengine.config import Config
-    scope = Config.fromfile(config, import_custom_modules=False).get('default_scope')
-    if scope not in ('mmdet', 'mmseg'):
-        raise SystemExit(f'{config}: default_scope is {scope!r}; expected mmdet or '
-                         'mmseg')
+    from ..registry import codebase_of
+    try:
+        scope = codebase_of(config)
+    except ValueError as error:
+        raise SystemExit(str(error)) from None
     with warnings.catch_warnings():  # mim imports the deprecated pkg_resources
         warnings.simplefilter('ignore')
         from mim.utils import get_installed_path
