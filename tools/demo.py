@@ -76,6 +76,7 @@ def save_untrained(config, out_file):
     MMLogger.get_instance('demo', log_level='WARNING')  # no per-parameter init log
     cfg = Config.fromfile(config)
     init_default_scope(cfg.default_scope)
+    torch.manual_seed(cfg.randomness.seed)  # the same untrained weights every run
     model = MODELS.build(cfg.model)
     model.init_weights()
     torch.save(dict(state_dict=model.state_dict(), meta=dict(iter=0)), out_file)
