@@ -11,6 +11,9 @@ setup(
     long_description=open('README.md').read(),
     long_description_content_type='text/markdown',
     packages=find_packages(include=['steps_mm', 'steps_mm.*']),
+    # the torchvision stand-in is data, never an importable steps_mm subpackage
+    package_data={'steps_mm': ['torchvision_standin/site/torchvision/*.py',
+                               'torchvision_standin/site/torchvision/*/*.py']},
     python_requires='>=3.9',
     # mmcv has no wheels for recent torch on PyPI: build it first with
     # `pip install --no-build-isolation mmcv==2.1.0` (tools/install.sh does).
@@ -25,6 +28,9 @@ setup(
         'seg': ['mmsegmentation>=1.0,<1.3', 'ftfy', 'regex'],
         'demo': ['scikit-image', 'matplotlib'],
         'tests': ['pytest'],
+        # ImageNet pretraining (configs/imagenet/); needs torchvision, or the
+        # import-only stand-in that steps_mm enables where torchvision is missing
+        'pretrain': ['mmpretrain>=1.2,<1.3'],
     },
     license='Apache-2.0',
 )
