@@ -1,4 +1,7 @@
 """Small layers shared by the backbone families."""
+import contextlib
+from typing import Optional
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -44,3 +47,47 @@ class FFN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.layers(x)
+
+
+# ---- attention -------------------------------------------------------------------
+_explicit = False  # see ``explicit_attention``
+
+
+@contextlib.contextmanager
+def explicit_attention(enabled: bool = True):
+    """Run ``attention`` as explicit matmul + softmax instead of the fused
+    ``scaled_dot_product_attention`` inside the block (for tests of equality)."""
+    global _explicit
+    previous, _explicit = _explicit, enabled
+    try:
+        yield
+    finally:
+        _explicit = previous
+
+
+def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+              mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """softmax(q k^T / sqrt(d) + mask) v for q, k, v of shape (B, heads, N, d).
+
+    ``mask`` is additive, (G, heads, N, N) with B a multiple of G (G = 1: one
+    mask for all; G = windows: a mask per window of each image, as Swin's
+    (B * windows) batches are ordered). The fused kernel runs unless
+    ``explicit_attention`` is on, or on CPU when the mask needs a gradient
+    (Swin's bias table in training): there torch falls back to its unfused math
+    kernel, which measured ~1.5x slower than the explicit matmuls below. mmengine
+    counts both paths alike (``steps_mm.analysis.flop_analyzer``).
+    """
+    fused = not _explicit and not (
+        mask is not None and mask.requires_grad and torch.is_grad_enabled()
+        and q.device.type == 'cpu')
+    if fused:
+        if mask is not None and mask.shape[0] not in (1, q.shape[0]):
+            # the fused CPU kernel takes 4-D masks only: one per batch entry
+            mask = mask.repeat(q.shape[0] // mask.shape[0], 1, 1, 1)
+        return F.scaled_dot_product_attention(
+            q, k, v, attn_mask=None if mask is None else mask.to(q.dtype))
+    scores = (q * q.shape[-1] ** -0.5) @ k.transpose(-2, -1)
+    if mask is not None:
+        scores = (scores.view(-1, *mask.shape) + mask.to(scores.dtype)
+                  ).view(scores.shape)
+    return scores.softmax(-1) @ v

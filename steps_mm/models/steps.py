@@ -15,6 +15,7 @@ blocks, all applied to the step's input: ``y = x + sum_j f_j(x)``.
 from typing import Callable, List, Optional, Sequence, Tuple
 
 import torch
+import torch.fx
 import torch.nn as nn
 import torch.utils.checkpoint as cp
 
@@ -131,6 +132,17 @@ class StepsStage(nn.ModuleList):
         if parallel and not all(isinstance(b, ResidualBlock) for b in self):
             raise TypeError('the parallel layout needs blocks derived from '
                             'ResidualBlock (it sums their residual branches)')
+        # The static plan of ``forward``: the steps that have blocks, as
+        # (first block, end block), and the channel split of the input feeding
+        # them; a trailing chunk (channels no step processes) is appended last.
+        self._steps, self._split, start, done = [], [], 0, 0
+        for width, depth in self.spec:
+            if depth:
+                self._steps.append((start, start + depth))
+                self._split.append(width - done)
+                start, done = start + depth, width
+        if self._steps and done < self.width:
+            self._split.append(self.width - done)
 
     @property
     def width(self) -> int:
@@ -156,23 +168,20 @@ class StepsStage(nn.ModuleList):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         dim = self.channel_dim
-        if x.size(dim) != self.width:
+        # Proxies (torch.fx.symbolic_trace) have no sizes to check
+        if not isinstance(x, torch.fx.Proxy) and x.size(dim) != self.width:
             raise ValueError(f'{type(self).__name__} expects {self.width} channels '
                              f'in dim {dim}, got input of shape {tuple(x.shape)}')
-        y: Optional[torch.Tensor] = None  # None: nothing processed yet
-        all_blocks, start = list(self), 0
-        for width, depth in self.spec:
-            blocks = all_blocks[start:start + depth]
-            start += depth
-            if depth == 0:  # the channels join at the next step that has blocks
-                continue
-            if y is None:
-                y = x.narrow(dim, 0, width)  # a view: no copy before the first block
-            elif y.size(dim) < width:
-                y = torch.cat([y, x.narrow(dim, y.size(dim), width - y.size(dim))], dim)
-            y = self._run_step(blocks, y)
-        if y is None:
+        if not self._steps:
             return x
-        if y.size(dim) < self.width:
-            y = torch.cat([y, x.narrow(dim, y.size(dim), self.width - y.size(dim))], dim)
+        # split once into views; the one copy per step is the cat that joins
+        # the next chunk (none for a sequential stage)
+        chunks = x.split(self._split, dim) if len(self._split) > 1 else (x,)
+        blocks, y = list(self), chunks[0]
+        for i, (start, end) in enumerate(self._steps):
+            if i:
+                y = torch.cat([y, chunks[i]], dim)
+            y = self._run_step(blocks[start:end], y)
+        if len(self._split) > len(self._steps):
+            y = torch.cat([y, chunks[-1]], dim)
         return y

@@ -4,16 +4,16 @@ mmpretrain's ``VisionTransformer`` (``ln1``, ``attn.{qkv,proj}``, ``ln2``,
 import torch
 import torch.nn as nn
 
-from ..layers import FFN, DropPath
+from ..layers import FFN, DropPath, attention
 from ..steps import ResidualBlock
+
+# FX leaf: its kernel choice reads the tensors, which FX tracing does not have
+torch.fx.wrap('attention')
 
 
 class MultiheadSelfAttention(nn.Module):
-    """Global multi-head self-attention with a fused qkv projection.
-
-    The attention matmuls are explicit (not ``scaled_dot_product_attention``) so
-    that mmengine's FLOP counter sees them (the paper's FLOPs include them).
-    """
+    """Global multi-head self-attention with a fused qkv projection and the
+    fused attention kernel (``layers.attention``)."""
 
     def __init__(self, embed_dims: int, num_heads: int, qkv_bias: bool = True):
         super().__init__()
@@ -21,7 +21,6 @@ class MultiheadSelfAttention(nn.Module):
             raise ValueError(f'{type(self).__name__}: num_heads={num_heads} must '
                              f'divide the width {embed_dims}')
         self.num_heads = num_heads
-        self.scale = (embed_dims // num_heads) ** -0.5
         self.qkv = nn.Linear(embed_dims, 3 * embed_dims, bias=qkv_bias)
         self.proj = nn.Linear(embed_dims, embed_dims)
 
@@ -29,8 +28,7 @@ class MultiheadSelfAttention(nn.Module):
         B, N, C = x.shape
         qkv = self.qkv(x).reshape(B, N, 3, self.num_heads, C // self.num_heads)
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each B, heads, N, C/heads
-        attn = ((q * self.scale) @ k.transpose(-2, -1)).softmax(-1)
-        return self.proj((attn @ v).transpose(1, 2).reshape(B, N, C))
+        return self.proj(attention(q, k, v).transpose(1, 2).reshape(B, N, C))
 
 
 class TransformerBlock(ResidualBlock):

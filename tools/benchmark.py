@@ -1,0 +1,379 @@
+#!/usr/bin/env python
+"""Speed and peak memory of Steps models against their baselines and peers,
+measured in one process, interleaved (A B C A B C ...), median after warm-up.
+
+Backbone mode (default) times bare backbones on random 224x224 images; config
+mode (``--mode config``) times whole models built from configs (Mask R-CNN at
+800x1333, UperNet at 512x512) on synthetic samples. Each *group* is timed on its
+own; ratios are to the group's first model (``--baseline`` picks another).
+
+    python tools/benchmark.py                          # the backbone groups, CPU
+    python tools/benchmark.py --mode config --batch 1  # Mask R-CNN, UperNet
+    python tools/benchmark.py --models Swin-T,Steps-Swin-T,Swin-T+explicit
+    python tools/benchmark.py --device cuda --amp      # fp16 autocast on CUDA
+
+A model name may carry options after '+': ``+explicit`` (matmul + softmax
+attention instead of the fused kernel), ``+cl`` (channels_last input and
+weights), ``+compile`` (torch.compile of the backbone). Results go to
+``--out``.md / .json / .png (a Markdown table, the raw numbers, a bar plot).
+Peak memory is what a step allocates beyond what existed before it: the CUDA
+allocator's peak on CUDA; on CPU the running sum of the tensor allocations and
+frees that torch's profiler records (one extra, untimed step).
+"""
+import argparse
+import contextlib
+import json
+import os
+import os.path as osp
+import statistics
+import sys
+import time
+from typing import Callable, Dict, List, Tuple
+
+import torch
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+C, S, R, V = 'StepsConvNeXt', 'StepsSwinTransformer', 'StepsResNet', 'StepsViT'
+# Backbone mode: name -> backbone config (ours: every stage's NCHW map; the
+# peers as mmdet / mmseg build them for dense prediction).
+BACKBONES = {
+    'ConvNeXt-T': dict(type=C, arch='tiny', layout='sequential'),
+    'Steps-ConvNeXt-T': dict(type=C, arch='tiny', layout='steps'),
+    'Swin-T': dict(type=S, arch='tiny', layout='sequential'),
+    'Steps-Swin-T': dict(type=S, arch='tiny', layout='steps'),
+    'mmdet-Swin-T': dict(type='mmdet.SwinTransformer', embed_dims=96,
+                         depths=[2, 2, 6, 2], num_heads=[3, 6, 12, 24],
+                         window_size=7, out_indices=(0, 1, 2, 3)),
+    'ResNet-50': dict(type=R, depth=50, layout='sequential'),
+    'Steps-ResNet-50': dict(type=R, depth=50, layout='steps'),
+    'mmdet-ResNet-50': dict(type='mmdet.ResNet', depth=50),
+    'DeiT-S': dict(type=V, arch='deit-small', layout='sequential'),
+    'Steps-DeiT-S': dict(type=V, arch='deit-small', layout='steps'),
+    'mmseg-ViT-S': dict(type='mmseg.VisionTransformer', img_size=224,
+                        embed_dims=384, num_layers=12, num_heads=6,
+                        final_norm=True),
+}
+_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+# Config mode: name -> config file (``mmdet::`` / ``mmseg::``: the stock ones).
+CONFIGS = {
+    'MaskRCNN-Swin-T': 'configs/mask-rcnn_swin-t-p4-w7_fpn_1x_coco.py',
+    'MaskRCNN-Steps-Swin-T': 'configs/mask-rcnn_steps-swin-t-p4-w7_fpn_1x_coco.py',
+    'MaskRCNN-mmdet-Swin-T': 'mmdet::swin/mask-rcnn_swin-t-p4-w7_fpn_1x_coco.py',
+    'MaskRCNN-R50': 'configs/mask-rcnn_r50_fpn_1x_coco.py',
+    'MaskRCNN-Steps-R50': 'configs/mask-rcnn_steps-r50_fpn_1x_coco.py',
+    'MaskRCNN-mmdet-R50': 'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py',
+    'UperNet-DeiT-S': 'configs/vit_deit-s16_mln_upernet_8xb2-160k_ade20k-512x512.py',
+    'UperNet-Steps-DeiT-S':
+        'configs/vit_steps-deit-s16_mln_upernet_8xb2-160k_ade20k-512x512.py',
+    'UperNet-mmseg-ViT-S':
+        'mmseg::vit/vit_deit-s16_mln_upernet_8xb2-80k_ade20k-512x512.py',
+}
+GROUPS = {  # the first model of a group is its baseline
+    'backbone': [['ConvNeXt-T', 'Steps-ConvNeXt-T'],
+                 ['Swin-T', 'Steps-Swin-T', 'mmdet-Swin-T'],
+                 ['ResNet-50', 'Steps-ResNet-50', 'mmdet-ResNet-50'],
+                 ['DeiT-S', 'Steps-DeiT-S', 'mmseg-ViT-S']],
+    'config': [['MaskRCNN-Swin-T', 'MaskRCNN-Steps-Swin-T', 'MaskRCNN-mmdet-Swin-T'],
+               ['UperNet-DeiT-S', 'UperNet-Steps-DeiT-S', 'UperNet-mmseg-ViT-S']],
+}
+SIZES = {'MaskRCNN': (800, 1333), 'UperNet': (512, 512)}
+OPTIONS = ('explicit', 'cl', 'compile')
+
+
+# ---- building -----------------------------------------------------------------
+class Bench:
+    """A model and its step: ``step(train)`` runs one forward (and backward)."""
+
+    def __init__(self, name: str, model: torch.nn.Module,
+                 run: Callable[[bool], torch.Tensor], context=contextlib.nullcontext):
+        self.name, self.model, self.run, self.context = name, model, run, context
+
+    def step(self, train: bool, autocast) -> None:
+        self.model.train(train)
+        with self.context(), autocast, torch.set_grad_enabled(train):
+            loss = self.run(train)
+        if train:
+            loss.backward()
+            self.model.zero_grad(set_to_none=True)
+
+
+def _split_name(name: str) -> Tuple[str, List[str]]:
+    base, *options = name.split('+')
+    bad = [o for o in options if o not in OPTIONS]
+    if bad:
+        raise SystemExit(f'unknown option(s) {bad} in {name!r}; options: {OPTIONS}')
+    return base, options
+
+
+def _backbone_bench(name: str, cfg: dict, options, batch: int, size: Tuple[int, int],
+                    device: str) -> Bench:
+    from steps_mm.registry import MODELS as registry
+    if cfg['type'].startswith('mmdet.'):
+        from mmdet.registry import MODELS as registry
+    elif cfg['type'].startswith('mmseg.'):
+        from mmseg.registry import MODELS as registry
+    cfg = dict(cfg, type=cfg['type'].split('.')[-1])
+    model = registry.build(cfg).to(device)
+    images = torch.randn(batch, 3, *size, device=device)
+    if 'cl' in options:
+        model = model.to(memory_format=torch.channels_last)
+        images = images.contiguous(memory_format=torch.channels_last)
+    net = torch.compile(model) if 'compile' in options else model
+
+    def run(train):
+        return sum(out.float().mean() for out in net(images))
+    return Bench(name, model, run, _attention_context(options))
+
+
+def _config_bench(name: str, path: str, options, batch: int, device: str) -> Bench:
+    from mmengine.config import Config
+    from mmengine.model import revert_sync_batchnorm
+    import steps_mm  # noqa: F401
+    cfg = Config.fromfile(path if '::' in path else osp.join(_ROOT, path))
+    scope = cfg.get('default_scope', 'mmdet')
+    if scope == 'mmseg':
+        from mmseg.registry import MODELS
+        from mmseg.utils import register_all_modules
+    else:
+        from mmdet.registry import MODELS
+        from mmdet.utils import register_all_modules
+    register_all_modules()
+    model = MODELS.build(cfg.model)  # no init_weights: nothing is downloaded
+    if device == 'cpu':
+        model = revert_sync_batchnorm(model)
+    model = model.to(device)
+    if 'cl' in options:
+        model = model.to(memory_format=torch.channels_last)
+    if 'compile' in options:
+        model.backbone.compile()
+    h, w = SIZES[name.split('-')[0]]
+    data = (_seg_inputs if scope == 'mmseg' else _det_inputs)(batch, h, w)
+
+    def run(train):
+        batch_data = model.data_preprocessor(data, train)
+        if train:
+            losses = model(**batch_data, mode='loss')
+            return model.parse_losses(losses)[0]
+        outs = model(**batch_data, mode='tensor')
+        return sum(o.float().sum() for o in _tensors(outs))
+    return Bench(name, model, run, _attention_context(options))
+
+
+def _det_inputs(batch: int, h: int, w: int) -> dict:
+    from mmdet.testing import demo_mm_inputs
+    return demo_mm_inputs(batch, [[3, h, w]] * batch, num_items=[5] * batch,
+                          with_mask=True)
+
+
+def _seg_inputs(batch: int, h: int, w: int) -> dict:
+    from mmengine.structures import PixelData
+    from mmseg.structures import SegDataSample
+    gen = torch.Generator().manual_seed(0)
+    samples = []
+    for _ in range(batch):
+        sample = SegDataSample(metainfo=dict(img_shape=(h, w), ori_shape=(h, w),
+                                             pad_shape=(h, w)))
+        sample.gt_sem_seg = PixelData(data=torch.randint(0, 150, (1, h, w),
+                                                         generator=gen))
+        samples.append(sample)
+    inputs = [torch.randint(0, 256, (3, h, w), generator=gen, dtype=torch.uint8)
+              for _ in range(batch)]
+    return dict(inputs=inputs, data_samples=samples)
+
+
+def _tensors(outs):
+    if isinstance(outs, torch.Tensor):
+        return [outs]
+    if isinstance(outs, dict):
+        outs = list(outs.values())
+    return [t for o in outs for t in _tensors(o)] if isinstance(outs, (list, tuple)) \
+        else []
+
+
+def _attention_context(options):
+    if 'explicit' not in options:
+        return contextlib.nullcontext
+    from steps_mm.models.layers import explicit_attention
+    return explicit_attention
+
+
+def build(name: str, mode: str, batch: int, device: str) -> Bench:
+    base, options = _split_name(name)
+    table = BACKBONES if mode == 'backbone' else CONFIGS
+    if base not in table:
+        raise SystemExit(f'unknown {mode} model {base!r}; choose from {sorted(table)}')
+    if mode == 'backbone':
+        return _backbone_bench(name, table[base], options, batch, (224, 224), device)
+    return _config_bench(name, table[base], options, batch, device)
+
+
+# ---- measuring ----------------------------------------------------------------
+def peak_memory(bench: Bench, train: bool, autocast, device: str) -> int:
+    """Bytes a step allocates at its peak beyond what existed before it."""
+    if device.startswith('cuda'):
+        torch.cuda.synchronize()
+        before = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+        bench.step(train, autocast)
+        torch.cuda.synchronize()
+        return torch.cuda.max_memory_allocated() - before
+    from torch.profiler import ProfilerActivity, profile
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        bench.step(train, autocast)
+    live = peak = 0
+    for event in sorted(prof.events(), key=lambda e: e.time_range.start):
+        # ops carry their own net allocations; '[memory]' events are the frees
+        # and allocations outside any op (tensors Python let go of)
+        live += event.cpu_memory_usage if event.name == '[memory]' \
+            else event.self_cpu_memory_usage
+        peak = max(peak, live)
+    return peak
+
+
+def measure(benches: List[Bench], train: bool, args, autocast, progress) -> Dict:
+    """Median seconds per image of each model, timed interleaved."""
+    sync = torch.cuda.synchronize if args.device.startswith('cuda') else (lambda: None)
+    for bench in benches:
+        for _ in range(args.warmup):
+            bench.step(train, autocast)
+    times = {b.name: [] for b in benches}
+    for r in range(args.repeats):
+        for bench in benches:
+            sync()
+            start = time.perf_counter()
+            for _ in range(args.iters):
+                bench.step(train, autocast)
+            sync()
+            times[bench.name].append((time.perf_counter() - start) / args.iters)
+            progress(f'{"train" if train else "infer"} repeat {r + 1}/{args.repeats} '
+                     f'{bench.name}: {times[bench.name][-1]:.3f} s/step')
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def run_group(names: List[str], baseline: str, args, progress) -> List[dict]:
+    autocast = torch.autocast(args.device.split(':')[0], enabled=args.amp,
+                              dtype=torch.float16 if args.device.startswith('cuda')
+                              else torch.bfloat16)
+    torch.manual_seed(0)
+    benches = [build(n, args.mode, args.batch, args.device) for n in names]
+    rows = {n: dict(model=n, baseline=baseline) for n in names}
+    for train in ([False, True] if args.train else [False]):
+        key = 'train' if train else 'infer'
+        medians = measure(benches, train, args, autocast, progress)
+        for bench in benches:
+            row = rows[bench.name]
+            row[f'{key}_img_s'] = args.batch / medians[bench.name]
+            row[f'{key}_ratio'] = medians[baseline] / medians[bench.name]
+            if args.memory:
+                row[f'{key}_peak_mib'] = peak_memory(bench, train, autocast,
+                                                     args.device) / 2 ** 20
+    return [rows[n] for n in names]
+
+
+# ---- reporting ----------------------------------------------------------------
+def markdown(rows: List[dict], args) -> str:
+    modes = ['infer', 'train'] if args.train else ['infer']
+    head = ['model', 'baseline']
+    for m in modes:
+        head += [f'{m} img/s', f'{m} ratio'] + ([f'{m} peak MiB'] if args.memory else [])
+    lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
+    for row in rows:
+        cells = [row['model'], row['baseline']]
+        for m in modes:
+            cells += [f'{row[f"{m}_img_s"]:.2f}', f'{row[f"{m}_ratio"]:.2f}']
+            if args.memory:
+                cells.append(f'{row[f"{m}_peak_mib"]:.0f}')
+        lines.append('| ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines)
+
+
+def plot(rows: List[dict], args, path: str) -> None:
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    modes = ['infer', 'train'] if args.train else ['infer']
+    fig, ax = plt.subplots(figsize=(0.9 * len(rows) + 2, 4))
+    width = 0.8 / len(modes)
+    for i, m in enumerate(modes):
+        ax.bar([j + width * i for j in range(len(rows))],
+               [row[f'{m}_ratio'] for row in rows], width=width, label=m)
+    ax.axhline(1, color='k', lw=0.8)
+    ax.set_xticks([j + 0.4 - width / 2 for j in range(len(rows))],
+                  [row['model'] for row in rows], rotation=30, ha='right')
+    ax.set(ylabel='throughput / baseline', title=describe(args))
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
+def describe(args) -> str:
+    device = torch.cuda.get_device_name() if args.device.startswith('cuda') \
+        else f'cpu, {torch.get_num_threads()} threads'
+    return (f'{args.mode} mode, {device}, batch {args.batch}, '
+            f'{"AMP" if args.amp else "fp32"}, median of {args.repeats}')
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description=__doc__.split('\n\n')[0],
+        epilog=__doc__.split('\n\n', 1)[1], formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument('--mode', choices=('backbone', 'config'), default='backbone')
+    parser.add_argument('--models', help='comma-separated models timed as one group '
+                        '(default: the groups of --mode); backbone: '
+                        f'{", ".join(BACKBONES)}; config: {", ".join(CONFIGS)}')
+    parser.add_argument('--baseline', help='ratios to this model (default: the '
+                        'first of each group)')
+    parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    parser.add_argument('--batch', type=int, help='default: 8 on CPU, 64 on CUDA '
+                        '(config mode: 1 on CPU, 2 on CUDA)')
+    parser.add_argument('--iters', type=int, default=1, help='steps per timing')
+    parser.add_argument('--repeats', type=int, default=5, help='timings per model')
+    parser.add_argument('--warmup', type=int, default=2, help='untimed steps first')
+    parser.add_argument('--threads', type=int, help='torch CPU threads')
+    parser.add_argument('--amp', action='store_true',
+                        help='autocast: fp16 on CUDA, bf16 on CPU')
+    parser.add_argument('--no-train', dest='train', action='store_false',
+                        help='inference only')
+    parser.add_argument('--no-memory', dest='memory', action='store_false',
+                        help='skip the peak-memory step')
+    parser.add_argument('--out', default='work_dirs/benchmark/result',
+                        help='prefix of the .md, .json and .png outputs')
+    args = parser.parse_args(argv)
+    gpu = args.device.startswith('cuda')
+    if args.batch is None:
+        args.batch = (2 if gpu else 1) if args.mode == 'config' else (64 if gpu else 8)
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.device.startswith('cuda'):
+        torch.backends.cudnn.benchmark = True
+    groups = [args.models.split(',')] if args.models else GROUPS[args.mode]
+    print(describe(args), flush=True)
+    start = time.time()
+
+    def progress(message):
+        print(f'  [{time.time() - start:6.0f} s] {message}', file=sys.stderr, flush=True)
+
+    rows = []
+    for names in groups:
+        baseline = args.baseline if args.baseline in names else names[0]
+        rows += run_group(names, baseline, args, progress)
+    table = markdown(rows, args)
+    print(table)
+    os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
+    with open(args.out + '.md', 'w') as f:
+        f.write(f'{describe(args)}\n\n{table}\n')
+    with open(args.out + '.json', 'w') as f:
+        json.dump(dict(setup=describe(args), torch=torch.__version__, rows=rows,
+                       args=vars(args)), f, indent=1)
+    plot(rows, args, args.out + '.png')
+    print(f'wrote {args.out}.md, .json, .png', flush=True)
+
+
+if __name__ == '__main__':
+    main()
