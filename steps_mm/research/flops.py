@@ -1,0 +1,292 @@
+"""FLOPs and parameters by the papers' protocol, without a dataset.
+
+- FLOPs are multiply-accumulates (fvcore's and the StepsNet paper's convention),
+  attention matmuls included, counted by ``steps_mm.analysis.flop_analyzer``.
+- Detection: Mask R-CNN at 1280x800 (H=800, W=1280) with the test-time budget of
+  1000 proposals (100 of them through the mask head), fed as fixed boxes so that
+  the count does not depend on what an untrained RPN proposes.
+- Segmentation: UperNet at 512x2048, decode head only (the auxiliary head is a
+  training-time head and is left out, as in the papers).
+- Classification and the Table-1 backbone mode: 224x224, 1000-class head.
+- Elementwise ops, reductions, comparisons and data movement count zero, as in
+  the papers; any other operator without a counter raises ``UncountedOperators``
+  naming it, instead of under-counting silently.
+"""
+import glob
+import importlib.util
+import os.path as osp
+import re
+from collections import OrderedDict
+from typing import Dict, List, Optional, Tuple
+
+import torch
+import torch.nn as nn
+
+#: the det/seg papers' input sizes, (H, W)
+DEFAULT_SHAPES = {'mmdet': (800, 1280), 'mmseg': (512, 2048), 'mmpretrain': (224, 224)}
+TABLE1_SHAPE = (224, 224)
+NUM_PROPOSALS, NUM_MASK_ROIS = 1000, 100  # mmdet's Mask R-CNN test budget
+
+#: ops with no multiply-accumulate under the papers' convention (fvcore's too):
+#: elementwise arithmetic and activations, reductions, comparisons, indexing and
+#: data movement. An op outside this set and without a counter is an error.
+ZERO_MAC_OPS = frozenset('aten::' + op for op in '''
+    add add_ sub sub_ rsub mul mul_ div div_ neg abs pow sqrt rsqrt exp log log2
+    sigmoid sigmoid_ tanh relu relu_ gelu silu hardtanh leaky_relu softmax
+    log_softmax clamp_min clamp_max round floor ceil sign
+    mean sum max min amax argmax argmin topk sort cumsum all any
+    max_pool2d max_pool2d_with_indices lt le ne where logical_and logical_or
+    masked_fill_ fill_ zero_ clone repeat expand_as view_as index_select
+    new_ones ones_like empty_like lift_fresh scalar_tensor meshgrid linspace
+    pad bernoulli_ dim numel
+    '''.split())
+
+
+class UncountedOperators(RuntimeError):
+    """Operators that do arithmetic but have no FLOP counter."""
+
+
+def roi_align_flop_jit(inputs, outputs) -> int:
+    """mmcv's RoIAlign: a bilinear sample (4 MACs) per output element, one
+    sample per bin (``sampling_ratio=0`` adapts the count to each box, which a
+    trace cannot see), like fvcore's ``grid_sampler``."""
+    from mmengine.analysis.jit_handles import get_shape
+    numel = 1
+    for dim in get_shape(outputs[0]):
+        numel *= dim
+    return 4 * numel
+
+
+EXTRA_HANDLES = {
+    'prim::PythonOp.RoIAlignFunction': roi_align_flop_jit,
+}
+
+
+# ---- configs ---------------------------------------------------------------------
+_SCOPE = re.compile(r"""['"](mm[a-z]+)::""")
+_LOCAL_BASE = re.compile(r"""_base_\s*=\s*\[?\s*['"](\.{1,2}/[^'"]+)['"]""")
+
+
+def config_codebase(config: str) -> Optional[str]:
+    """The codebase (``mmdet``, ``mmseg``, ``mmpretrain``) whose ``::`` bases
+    ``config`` inherits, following local ``_base_`` files; read as text, so it
+    works when that codebase is not installed."""
+    seen = set()
+    while config and config not in seen:
+        seen.add(config)
+        with open(config) as f:
+            text = f.read()
+        found = _SCOPE.search(text)
+        if found:
+            return found.group(1)
+        base = _LOCAL_BASE.search(text)
+        config = osp.normpath(osp.join(osp.dirname(config), base.group(1))) \
+            if base else None
+    return None
+
+
+def shipped_configs(root: str) -> Tuple[List[str], List[str]]:
+    """``(usable, skipped)``: every config under ``root/configs`` (recursively,
+    sorted) whose codebase can be imported, and those whose cannot."""
+    usable, skipped = [], []
+    for path in sorted(glob.glob(osp.join(root, 'configs', '**', '*.py'),
+                                 recursive=True)):
+        codebase = config_codebase(path)
+        if codebase and importlib.util.find_spec(codebase) is not None:
+            usable.append(path)
+        else:
+            skipped.append(path)
+    return usable, skipped
+
+
+def build_from_config(config: str):
+    """``(model, cfg, codebase)``: the model of ``config`` built in its scope, with
+    no pretrained weights loaded."""
+    from mmengine.config import Config
+    from mmengine.registry import MODELS, init_default_scope
+    cfg = Config.fromfile(config)
+    init_default_scope(cfg.get('default_scope', 'mmengine'))
+    model_cfg = cfg.model
+    if 'backbone' in model_cfg:
+        model_cfg.backbone.init_cfg = None  # counting needs no weights
+    model = MODELS.build(model_cfg)
+    return model, cfg, cfg.get('default_scope')
+
+
+# ---- the traced wrappers -----------------------------------------------------------
+class _Parts(nn.Module):
+    """Registers ``model``'s children under their own names (``backbone``,
+    ``neck``, ``roi_head``...), so that counts by module read as in the model."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self._model = (model,)  # a tuple: not registered, no ``model.`` prefix
+        for name, child in model.named_children():
+            self.add_module(name, child)
+
+    @property
+    def model(self):
+        return self._model[0]
+
+
+class TensorMode(_Parts):
+    """``model(images, mode='tensor')``: an mmseg EncoderDecoder (decode head
+    only), an mmpretrain classifier, a one-stage detector."""
+
+    def forward(self, images):
+        return self.model(images, mode='tensor')
+
+
+class TwoStageDetector(_Parts):
+    """Backbone, neck, the RPN head's convolutions and the RoI head on
+    ``NUM_PROPOSALS`` fixed boxes (NMS and box decoding are not arithmetic the
+    papers count, and an untrained RPN's proposals would vary)."""
+
+    def __init__(self, model: nn.Module, image_shape: Tuple[int, int]):
+        super().__init__(model)
+        h, w = image_shape
+        gen = torch.Generator().manual_seed(0)
+        xy = torch.rand(NUM_PROPOSALS, 2, generator=gen) * torch.tensor([w * .8, h * .8])
+        wh = torch.rand(NUM_PROPOSALS, 2, generator=gen) * torch.tensor([w * .2, h * .2]) + 8
+        self.register_buffer('boxes', torch.cat([xy, xy + wh], 1), persistent=False)
+
+    def forward(self, images):
+        from mmengine.structures import InstanceData
+        feats = self.model.extract_feat(images)
+        rpn_out = self.model.rpn_head(feats)
+        proposals = [InstanceData(bboxes=self.boxes)]
+        return rpn_out, self.model.roi_head.forward(feats, proposals, None)
+
+
+def traced_module(model: nn.Module, image_shape: Tuple[int, int]) -> nn.Module:
+    if hasattr(model, 'roi_head') and hasattr(model, 'rpn_head'):
+        return TwoStageDetector(model, image_shape)
+    if hasattr(model, 'extract_feat'):
+        return TensorMode(model)
+    return model  # a plain nn.Module (the Table-1 classifier, tests)
+
+
+# ---- counting ------------------------------------------------------------------------
+def analyze(module: nn.Module, image_shape: Tuple[int, int], channels: int = 3):
+    """A FlopAnalyzer over one forward pass of a zero 1xCxHxW batch, with our
+    extra handles; raises ``UncountedOperators`` for arithmetic it cannot count."""
+    from ..analysis import flop_analyzer
+    module.eval()
+    analyzer = flop_analyzer(module, (torch.zeros(1, channels, *image_shape),))
+    for name, handle in EXTRA_HANDLES.items():
+        analyzer.set_op_handle(name, handle)
+    with torch.no_grad():
+        analyzer.total()  # runs the trace
+    unsupported = analyzer.unsupported_ops()
+    uncounted = {op: n for op, n in unsupported.items() if op not in ZERO_MAC_OPS}
+    if uncounted:
+        listed = ', '.join(f'{op} (x{n})' for op, n in sorted(uncounted.items()))
+        raise UncountedOperators(
+            f'no FLOP counter for {listed}; add a handle to '
+            f'steps_mm.research.flops.EXTRA_HANDLES, or add the op to ZERO_MAC_OPS '
+            f'if it does no multiply-accumulate')
+    return analyzer
+
+
+def _steps_rows(backbone: nn.Module, prefix: str, by_module) -> List[Dict]:
+    """Per StepsStage of the backbone, its MACs and those of each step."""
+    from ..models import StepsStage
+    rows = []
+    for name, stage in backbone.named_modules():
+        if not isinstance(stage, StepsStage):
+            continue
+        steps, start = [], 0
+        for width, depth in stage.spec:
+            macs = sum(by_module.get(f'{prefix}{name}.{k}', 0)
+                       for k in range(start, start + depth))
+            steps.append(dict(width=width, depth=depth, flops=macs))
+            start += depth
+        rows.append(dict(stage=name, flops=by_module.get(prefix + name, 0), steps=steps,
+                         params=sum(p.numel() for p in stage.parameters())))
+    return rows
+
+
+def count(model: nn.Module, image_shape: Tuple[int, int]) -> Dict:
+    """Total MACs and parameters of ``model`` at ``image_shape``, broken down by
+    top-level part (backbone / neck / heads) and by stage and step of the
+    backbone."""
+    from ..analysis import count_params
+    module = traced_module(model, image_shape)
+    analyzer = analyze(module, image_shape)
+    by_module = analyzer.by_module()
+    parts = OrderedDict()
+    for name, child in module.named_children():
+        if name == 'data_preprocessor':
+            continue
+        parts[name] = dict(flops=by_module.get(name, 0), params=count_params(child))
+    backbone = getattr(module, 'backbone', None)
+    stages = _steps_rows(backbone, 'backbone.', by_module) if backbone is not None \
+        else _steps_rows(module, '', by_module)
+    return dict(flops=analyzer.total(), params=count_params(model),
+                shape=list(image_shape), parts=parts, stages=stages)
+
+
+#: backbone options that concern dense prediction or training, not the
+#: architecture: dropped for the Table-1 classifier (which sets its own outputs)
+DENSE_ONLY_KEYS = frozenset((
+    'out_indices', 'gap_before_final_norm', 'final_norm', 'frozen_stages',
+    'norm_eval', 'norm_cfg', 'with_cp', 'init_cfg', 'drop_path_rate',
+    'interpolate_mode', 'img_size'))
+
+
+def table1_classifier(backbone_cfg: dict, num_classes: int = 1000) -> nn.Module:
+    """The paper's Table-1 model of a config's backbone: the backbone with its
+    architecture options only, pooled, normalised, and a linear head."""
+    from ..models import StepsImageClassifier
+    from ..registry import MODELS
+    cfg = {k: v for k, v in backbone_cfg.items() if k not in DENSE_ONLY_KEYS}
+    if cfg.get('type', '').split('.')[-1] not in MODELS.module_dict:
+        raise ValueError(f"the Table-1 mode needs a steps_mm backbone; this config's "
+                         f"backbone is {backbone_cfg.get('type')!r}")
+    return StepsImageClassifier(cfg, num_classes=num_classes)
+
+
+def count_config(config: str, shape: Optional[Tuple[int, int]] = None,
+                 backbone_only: bool = False) -> Dict:
+    """``count`` of a config's model at ``shape`` (default: the codebase's
+    paper shape), or of its Table-1 backbone classifier at 224x224."""
+    model, cfg, scope = build_from_config(config)
+    if backbone_only:
+        model = table1_classifier(cfg.model.backbone.to_dict())
+        shape = shape or TABLE1_SHAPE
+    elif shape is None:
+        if scope not in DEFAULT_SHAPES:
+            raise ValueError(f'{config}: no default input shape for scope {scope!r}; '
+                             f'pass --shape H W')
+        shape = DEFAULT_SHAPES[scope]
+    result = count(model, tuple(shape))
+    result.update(config=config, scope=scope, backbone=describe_backbone(cfg))
+    return result
+
+
+def describe_backbone(cfg) -> Dict:
+    bb = cfg.model.get('backbone', {})
+    return dict(type=str(bb.get('type', '')).split('.')[-1],
+                arch=str(bb.get('arch', bb.get('depth', ''))),
+                layout=bb.get('layout', 'steps') if 'Steps' in str(bb.get('type', ''))
+                else 'n/a')
+
+
+# ---- presentation -------------------------------------------------------------------
+def giga(value: int) -> str:
+    return f'{value / 1e9:.2f}'
+
+
+def breakdown_table(result: Dict) -> str:
+    from .report import markdown_table
+    rows = [['total', giga(result['flops']), f"{result['params'] / 1e6:.2f}"]]
+    rows += [[name, giga(p['flops']), f"{p['params'] / 1e6:.2f}"]
+             for name, p in result['parts'].items()]
+    for stage in result['stages']:
+        rows.append([f"backbone {stage['stage']}", giga(stage['flops']),
+                     f"{stage['params'] / 1e6:.2f}"])
+        if len(stage['steps']) > 1:
+            rows += [[f"  step {i + 1} ({s['width']}x{s['depth']})", giga(s['flops']), '']
+                     for i, s in enumerate(stage['steps'])]
+    h, w = result['shape']
+    return markdown_table([f'part (1x3x{h}x{w})', 'GMACs', 'params (M)'], rows)

@@ -1,0 +1,155 @@
+"""Path probes of a trained Steps classifier without retraining (StepsNet paper,
+Tables 6-7): zero the first (slow path) or last (fast path) ``n`` input channels
+of a Steps stage, or skip blocks of one step, and measure accuracy.
+"""
+from contextlib import ExitStack, contextmanager
+from typing import Dict, Iterator, List, Sequence
+
+import torch
+import torch.nn as nn
+
+from ..models import StepsStage
+
+
+def steps_stages(model: nn.Module) -> List[StepsStage]:
+    """The registered stages of ``model`` that have more than one step."""
+    return [m for m in model.modules()
+            if isinstance(m, StepsStage) and len(m.spec) > 1]
+
+
+def pick_stage(model: nn.Module, index: int = -1) -> StepsStage:
+    stages = steps_stages(model)
+    if not stages:
+        raise ValueError(f'{type(model).__name__} has no Steps stage (a StepsStage '
+                         f"with more than one step); build it with layout='steps'")
+    try:
+        return stages[index]
+    except IndexError:
+        raise ValueError(f'stage index {index} out of range: the model has '
+                         f'{len(stages)} Steps stages') from None
+
+
+def _runners(model: nn.Module, stage: StepsStage) -> Iterator[StepsStage]:
+    """The stage objects whose forward receives ``stage``'s input: the stage, and
+    the unregistered segment stages through which ``StepsViT`` runs the same
+    blocks (they start with the same first block)."""
+    candidates = [m for m in model.modules() if isinstance(m, StepsStage)]
+    for module in model.modules():
+        candidates += [s for s in getattr(module, '_segments', ())]
+    for runner in candidates:
+        if len(runner) and len(stage) and runner[0] is stage[0]:
+            yield runner
+
+
+@contextmanager
+def masked_input(model: nn.Module, stage: StepsStage, start: int, count: int):
+    """Zero channels ``start .. start+count-1`` of ``stage``'s input."""
+    if not 0 <= start and start + count <= stage.width:
+        raise ValueError(f'cannot mask channels {start}..{start + count - 1} of a '
+                         f'stage of width {stage.width}')
+    dim = stage.channel_dim
+
+    def pre_hook(module, inputs):
+        x = inputs[0].clone()
+        x.narrow(dim, start, count).zero_()
+        return (x,) + tuple(inputs[1:])
+    handles = [r.register_forward_pre_hook(pre_hook) for r in _runners(model, stage)]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+@contextmanager
+def skipped_blocks(blocks: Sequence[nn.Module]):
+    """Each of ``blocks`` returns its input unchanged (its residual branch is
+    dropped), as stochastic depth does at a drop."""
+    with ExitStack() as stack:
+        for block in blocks:
+            handle = block.register_forward_hook(lambda m, inputs, out: inputs[0])
+            stack.callback(handle.remove)
+        yield
+
+
+def step_blocks(stage: StepsStage, step: int) -> List[nn.Module]:
+    """The blocks of step ``step`` of ``stage``, in forward order."""
+    start = sum(depth for _, depth in stage.spec[:step])
+    return list(stage)[start:start + stage.spec[step][1]]
+
+
+def blocks_for_compute(stage: StepsStage, step: int, compute: float) -> int:
+    """How many blocks of ``step`` cost about ``compute`` blocks of the stage's
+    widest step (a block costs ~ width^2), at least 1 and at most all of them."""
+    width, depth = stage.spec[step]
+    ratio = (stage.width / width) ** 2
+    return max(1, min(depth, round(compute * ratio)))
+
+
+# ---- Tables 6-7 of tools/probe_paths.py ----------------------------------------------
+#: the paper's probes of Steps-DeiT-S on ImageNet (top-1), spec section 1
+PAPER_MASKED = (32, 64, 96, 128, 160)
+PAPER_SLOW = (77.3, 68.3, 49.0, 20.4, 4.4)
+PAPER_FAST = (80.9, 80.9, 80.8, 80.7, 80.3)
+PAPER_UNMASKED = 81.0
+PAPER_DROPPED = (77.0, 78.1, 80.5)  # similar compute dropped from F1 / F2 / F3
+
+
+def mask_counts(stage: StepsStage, points: int = 5) -> List[int]:
+    """Channel counts to mask, as the paper's 32..160 of Steps-DeiT-S's first
+    step width 192: ``k/6`` of the first step's width, ``k = 1..points``."""
+    first = stage.spec[0][0]
+    return sorted({max(1, round(k * first / (points + 1))) for k in range(1, points + 1)})
+
+
+def probe(model: nn.Module, x: torch.Tensor, y: torch.Tensor, stage_index: int = -1,
+          drop_compute: float = 1.) -> Dict:
+    """Accuracy with the slow / fast path masked and with blocks of each step
+    skipped (about ``drop_compute`` blocks of the widest step's compute)."""
+    from .train import evaluate
+    stage = pick_stage(model, stage_index)
+    result = dict(unmasked=evaluate(model, x, y)[1], spec=stage.spec,
+                  slow=[], fast=[], dropped=[])
+    for n in mask_counts(stage):
+        with masked_input(model, stage, 0, n):
+            result['slow'].append(dict(channels=n, acc=evaluate(model, x, y)[1]))
+        with masked_input(model, stage, stage.width - n, n):
+            result['fast'].append(dict(channels=n, acc=evaluate(model, x, y)[1]))
+    stage_cost = sum(d * w * w for w, d in stage.spec)
+    for step, (width, depth) in enumerate(stage.spec):
+        if not depth:
+            continue
+        k = blocks_for_compute(stage, step, drop_compute)
+        blocks = step_blocks(stage, step)[-k:]  # the last blocks of the step
+        with skipped_blocks(blocks):
+            acc = evaluate(model, x, y)[1]
+        result['dropped'].append(dict(step=step + 1, width=width, blocks=k,
+                                      share=k * width * width / stage_cost, acc=acc))
+    return result
+
+
+def probe_tables(result: Dict) -> str:
+    from .report import markdown_table
+    pct = lambda v: f'{100 * v:.1f}'  # noqa: E731
+    counts = [r['channels'] for r in result['slow']]
+    table6 = markdown_table(
+        ['masked input channels', '0'] + [str(n) for n in counts],
+        [['first n (slow path)', pct(result['unmasked'])]
+         + [pct(r['acc']) for r in result['slow']],
+         ['last n (fast path)', pct(result['unmasked'])]
+         + [pct(r['acc']) for r in result['fast']]])
+    paper6 = markdown_table(
+        ['paper, Steps-DeiT-S, ImageNet', '0'] + [str(n) for n in PAPER_MASKED],
+        [['first n (slow path)', PAPER_UNMASKED] + list(PAPER_SLOW),
+         ['last n (fast path)', PAPER_UNMASKED] + list(PAPER_FAST)])
+    table7 = markdown_table(
+        ['blocks skipped from', 'width', 'blocks', 'share of stage MACs',
+         'accuracy (%)', 'paper (Steps-DeiT-S)'],
+        [[f"F{r['step']}", r['width'], r['blocks'], f"{100 * r['share']:.1f}%",
+          pct(r['acc']),
+          PAPER_DROPPED[r['step'] - 1] if r['step'] <= len(PAPER_DROPPED) else '—']
+         for r in result['dropped']])
+    return '\n\n'.join([f"Steps stage {result['spec']}, accuracy (%) with input "
+                        'channels zeroed (Table 6 form):', table6, paper6,
+                        'Accuracy (%) with the last blocks of one step skipped, '
+                        'similar compute from each (Table 7 form):', table7])

@@ -1,0 +1,94 @@
+#!/usr/bin/env python
+"""FLOPs (multiply-accumulates, attention matmuls included) and parameters of a
+shipped config by the papers' protocol, with a breakdown by backbone / neck /
+heads and by stage and step of the backbone. No dataset is needed.
+
+    python tools/flops.py CONFIG [--shape H W] [--backbone] [--out DIR]
+    python tools/flops.py --all [--backbone] [--out DIR]
+    python tools/flops.py --write-metafile [--recompute]
+
+Defaults: Mask R-CNN at 1280x800 (1000 proposals, 100 masks), UperNet at
+512x2048 without the auxiliary head, classifiers at 224x224. --backbone counts
+the paper's Table-1 model instead: the config's backbone with a 1000-class head
+at 224x224. An operator that does arithmetic but has no counter is an error.
+"""
+import argparse
+import os.path as osp
+import sys
+import time
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(
+        description=__doc__.split('\n\n')[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__.split('\n\n', 1)[1])
+    parser.add_argument('config', nargs='?', help='a config file')
+    parser.add_argument('--all', action='store_true',
+                        help='every config under configs/ whose codebase is installed')
+    parser.add_argument('--shape', type=int, nargs=2, metavar=('H', 'W'),
+                        help='input height and width (default: the papers\' shape)')
+    parser.add_argument('--backbone', action='store_true',
+                        help='Table-1 mode: backbone + 1000-class head at 224x224')
+    parser.add_argument('--out', help='write flops.json here')
+    parser.add_argument('--write-metafile', action='store_true',
+                        help='regenerate steps_mm/.mim/metafile.yml and model-index.yml')
+    parser.add_argument('--recompute', action='store_true',
+                        help='with --write-metafile: count every config again')
+    args = parser.parse_args()
+    if sum([bool(args.config), args.all, args.write_metafile]) != 1:
+        parser.error('give exactly one of CONFIG, --all or --write-metafile')
+    return args
+
+
+def summary_row(result):
+    h, w = result['shape']
+    bb = result['backbone']
+    return [f"`{osp.relpath(result['config'], ROOT)}`", f"{bb['type']} {bb['arch']}",
+            bb['layout'], f'{h}x{w}', f"{result['flops'] / 1e9:.1f}",
+            f"{result['params'] / 1e6:.1f}"]
+
+
+def main():
+    args = parse_args()
+    from steps_mm.research import flops, metafile
+    from steps_mm.research.report import Progress, markdown_table, write_json
+    if args.write_metafile:
+        configs = flops.shipped_configs(ROOT)[0]
+        progress = Progress(len(configs))
+        done = metafile.regenerate(ROOT, args.recompute,
+                                   on_config=lambda name, what: progress.step(
+                                       f'{name}: {what}'))
+        print(f"wrote {osp.relpath(metafile.METAFILE, ROOT)}: {len(done['counted'])} "
+              f"counted, {len(done['kept'])} kept, removed {done['removed'] or 'none'}, "
+              f"skipped (codebase not installed) {done['skipped'] or 'none'}")
+        return
+    shape = tuple(args.shape) if args.shape else None
+    if args.config:
+        start = time.time()
+        result = flops.count_config(args.config, shape, args.backbone)
+        print(flops.breakdown_table(result))
+        print(f'\n{result["flops"] / 1e9:.2f} GMACs, {result["params"] / 1e6:.2f}M '
+              f'parameters ({time.time() - start:.0f}s)', file=sys.stderr)
+        results = [result]
+    else:
+        configs, skipped = flops.shipped_configs(ROOT)
+        if skipped:
+            print(f'skipped (codebase not installed): {skipped}', file=sys.stderr)
+        progress, results = Progress(len(configs)), []
+        for config in configs:
+            results.append(flops.count_config(config, shape, args.backbone))
+            progress.step(f'{osp.basename(config)}: '
+                          f"{results[-1]['flops'] / 1e9:.1f} GMACs")
+        print(markdown_table(['config', 'backbone', 'layout', 'input', 'GMACs',
+                              'params (M)'], map(summary_row, results)))
+    path = write_json(args.out, 'flops.json', results)
+    if path:
+        print(f'wrote {path}', file=sys.stderr)
+
+
+if __name__ == '__main__':
+    main()
