@@ -35,7 +35,7 @@ if ! present mmcv==2.1.0 || ! "$PY" -c "import mmcv.ops" 2>/dev/null; then
   "${PIP[@]}" --no-build-isolation mmcv==2.1.0
 fi
 DEPS=(mmengine==0.10.7 mmdet==3.3.0 mmsegmentation==1.2.2 pycocotools ftfy regex
-      scikit-image matplotlib pytest)
+      scikit-image matplotlib pytest mlxtend)
 if ! present "${DEPS[@]}"; then
   say "mmengine, mmdet, mmseg and what they import without declaring"
   "${PIP[@]}" "${DEPS[@]}" "setuptools>=77,<82"
