@@ -34,8 +34,13 @@ def main():
     parser.add_argument('--drop-compute', type=float, default=1.,
                         help='skip about this many widest-step blocks of compute '
                              'from each step')
+    parser.add_argument('--threads', type=int, default=1,
+                        help='torch threads (tiny models gain nothing from more)')
     parser.add_argument('--out', help='write probe_paths.json here')
     args = parser.parse_args()
+
+    import torch
+    torch.set_num_threads(args.threads)
 
     from steps_mm.research import models, probes
     from steps_mm.research.data import mnist_subset

@@ -36,9 +36,14 @@ def main():
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--checkpoint',
                         help='measure this model (written by probe_paths.py --save)')
+    parser.add_argument('--threads', type=int, default=1,
+                        help='torch threads (tiny models gain nothing from more)')
     parser.add_argument('--out', help='write the JSON and the plot here')
     parser.add_argument('--quiet', action='store_true', help='no progress lines')
     args = parser.parse_args()
+
+    import torch
+    torch.set_num_threads(args.threads)
 
     from steps_mm.research import shortcut
     from steps_mm.research.report import write_json

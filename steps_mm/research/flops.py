@@ -231,7 +231,7 @@ def count(model: nn.Module, image_shape: Tuple[int, int]) -> Dict:
 DENSE_ONLY_KEYS = frozenset((
     'out_indices', 'gap_before_final_norm', 'final_norm', 'frozen_stages',
     'norm_eval', 'norm_cfg', 'with_cp', 'init_cfg', 'drop_path_rate',
-    'interpolate_mode', 'img_size'))
+    'interpolate_mode', 'img_size', 'out_type'))
 
 
 def table1_classifier(backbone_cfg: dict, num_classes: int = 1000) -> nn.Module:

@@ -82,7 +82,8 @@ def regenerate(root: str, recompute: bool = False,
                on_config: Optional[Callable[[str, str], None]] = None) -> Dict:
     """Rewrite the metafile for every usable shipped config. Entries of configs
     whose parameter count is unchanged are kept unless ``recompute`` (counting
-    FLOPs of a detector at 1280x800 takes tens of seconds on a CPU).
+    FLOPs of a detector at 1280x800 takes tens of seconds on a CPU), and so are
+    those of configs whose codebase is not installed here.
     Returns ``dict(counted=[...], kept=[...], removed=[...], skipped=[...])``."""
     from ..analysis import count_params
     from .flops import build_from_config, count_config, shipped_configs
@@ -106,6 +107,8 @@ def regenerate(root: str, recompute: bool = False,
         counted.append(name)
         if on_config:
             on_config(name, f"{entry['Metadata']['FLOPs'] / 1e9:.1f} GMACs")
+    entries += [old[name] for name in (entry_name(s, root) for s in skipped)
+                if name in old]
     write(entries)
     names = {e['Name'] for e in entries}
     return dict(counted=counted, kept=kept, removed=sorted(set(old) - names),
