@@ -141,3 +141,19 @@ def test_stage_splits_once_and_cats_once_per_step(spec, cats):
     targets = [n.target for n in graph.nodes]
     assert targets.count(torch.cat) == cats
     assert targets.count('split') == (1 if cats else 0)
+
+
+@pytest.mark.parametrize('family', ['convnext', 'resnet'])
+def test_channels_last_option(family):
+    torch.manual_seed(0)
+    plain, shape = tiny_backbone(family, 'steps')
+    fast = tiny_backbone(family, 'steps', channels_last=True)[0]
+    fast.load_state_dict(plain.state_dict())
+    assert all(p.is_contiguous(memory_format=torch.channels_last)
+               for p in fast.parameters() if p.ndim == 4)
+    x = make_input(shape)
+    plain.eval(), fast.eval()
+    with torch.no_grad():
+        for a, b in zip(fast(x), plain(x)):
+            assert a.is_contiguous(memory_format=torch.channels_last)
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
