@@ -29,7 +29,7 @@ setup(
         'det': ['mmdet>=3.0,<3.4', 'pycocotools'],
         'seg': ['mmsegmentation>=1.0,<1.3', 'ftfy', 'regex'],
         'demo': ['scikit-image', 'matplotlib'],
-        'tests': ['pytest'],
+        'tests': ['pytest', 'onnx', 'onnxruntime', 'onnxscript'],
         # ImageNet pretraining (configs/imagenet/); needs torchvision, or the
         # import-only stand-in that steps_mm enables where torchvision is missing
         'pretrain': ['mmpretrain>=1.2,<1.3'],

@@ -10,7 +10,7 @@ own; ratios are to the group's first model (``--baseline`` picks another).
     python tools/benchmark.py                          # the backbone groups, CPU
     python tools/benchmark.py --mode config --batch 1  # Mask R-CNN, UperNet
     python tools/benchmark.py --models Swin-T,Steps-Swin-T,Swin-T+explicit
-    python tools/benchmark.py --device cuda --amp      # fp16 autocast on CUDA
+    python tools/benchmark.py --device cuda            # fp32 and fp16 autocast
 
 A model name may carry options after '+': ``+explicit`` (matmul + softmax
 attention instead of the fused kernel), ``+cl`` (channels_last input and
@@ -35,13 +35,14 @@ import torch
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 C, S, R, V = 'StepsConvNeXt', 'StepsSwinTransformer', 'StepsResNet', 'StepsViT'
+_DENSE = dict(out_indices=(0, 1, 2, 3), gap_before_final_norm=False)
 # Backbone mode: name -> backbone config (ours: every stage's NCHW map; the
 # peers as mmdet / mmseg build them for dense prediction).
 BACKBONES = {
-    'ConvNeXt-T': dict(type=C, arch='tiny', layout='sequential'),
-    'Steps-ConvNeXt-T': dict(type=C, arch='tiny', layout='steps'),
-    'Swin-T': dict(type=S, arch='tiny', layout='sequential'),
-    'Steps-Swin-T': dict(type=S, arch='tiny', layout='steps'),
+    'ConvNeXt-T': dict(type=C, arch='tiny', layout='sequential', **_DENSE),
+    'Steps-ConvNeXt-T': dict(type=C, arch='tiny', layout='steps', **_DENSE),
+    'Swin-T': dict(type=S, arch='tiny', layout='sequential', **_DENSE),
+    'Steps-Swin-T': dict(type=S, arch='tiny', layout='steps', **_DENSE),
     'mmdet-Swin-T': dict(type='mmdet.SwinTransformer', embed_dims=96,
                          depths=[2, 2, 6, 2], num_heads=[3, 6, 12, 24],
                          window_size=7, out_indices=(0, 1, 2, 3)),
@@ -90,6 +91,7 @@ class Bench:
         self.name, self.model, self.run, self.context = name, model, run, context
 
     def step(self, train: bool, autocast) -> None:
+        """One forward (and backward) step, in train or eval mode."""
         self.model.train(train)
         with self.context(), autocast, torch.set_grad_enabled(train):
             loss = self.run(train)
@@ -231,6 +233,15 @@ def peak_memory(bench: Bench, train: bool, autocast, device: str) -> int:
     return peak
 
 
+def profile_table(bench: Bench, train: bool, autocast, top: int) -> str:
+    """The ``top`` ops of one step by self CPU time (where the time goes)."""
+    from torch.profiler import ProfilerActivity, profile
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        bench.step(train, autocast)
+    return prof.key_averages().table(sort_by='self_cpu_time_total', row_limit=top,
+                                     max_name_column_width=48)
+
+
 def measure(benches: List[Bench], train: bool, args, autocast, progress) -> Dict:
     """Median seconds per image of each model, timed interleaved."""
     sync = torch.cuda.synchronize if args.device.startswith('cuda') else (lambda: None)
@@ -252,34 +263,43 @@ def measure(benches: List[Bench], train: bool, args, autocast, progress) -> Dict
 
 
 def run_group(names: List[str], baseline: str, args, progress) -> List[dict]:
-    autocast = torch.autocast(args.device.split(':')[0], enabled=args.amp,
-                              dtype=torch.float16 if args.device.startswith('cuda')
-                              else torch.bfloat16)
+    """Rows of the group's models, per precision: img/s, ratio, peak memory."""
     torch.manual_seed(0)
     benches = [build(n, args.mode, args.batch, args.device) for n in names]
-    rows = {n: dict(model=n, baseline=baseline) for n in names}
-    for train in ([False, True] if args.train else [False]):
-        key = 'train' if train else 'infer'
-        medians = measure(benches, train, args, autocast, progress)
-        for bench in benches:
-            row = rows[bench.name]
-            row[f'{key}_img_s'] = args.batch / medians[bench.name]
-            row[f'{key}_ratio'] = medians[baseline] / medians[bench.name]
-            if args.memory:
-                row[f'{key}_peak_mib'] = peak_memory(bench, train, autocast,
-                                                     args.device) / 2 ** 20
-    return [rows[n] for n in names]
+    rows = []
+    for precision in args.precision:
+        autocast = torch.autocast(
+            args.device.split(':')[0], enabled=precision == 'amp',
+            dtype=torch.float16 if args.device.startswith('cuda') else torch.bfloat16)
+        group = {n: dict(model=n, baseline=baseline, precision=precision)
+                 for n in names}
+        for train in ([False, True] if args.train else [False]):
+            key = 'train' if train else 'infer'
+            medians = measure(benches, train, args, autocast, progress)
+            for bench in benches:
+                row = group[bench.name]
+                row[f'{key}_img_s'] = args.batch / medians[bench.name]
+                row[f'{key}_ratio'] = medians[baseline] / medians[bench.name]
+                if args.memory:
+                    row[f'{key}_peak_mib'] = peak_memory(
+                        bench, train, autocast, args.device) / 2 ** 20
+                if args.profile:
+                    print(f'\n{bench.name}, {key}, {precision}: top {args.profile} '
+                          f'ops\n' + profile_table(bench, train, autocast, args.profile),
+                          flush=True)
+        rows += group.values()
+    return rows
 
 
 # ---- reporting ----------------------------------------------------------------
 def markdown(rows: List[dict], args) -> str:
     modes = ['infer', 'train'] if args.train else ['infer']
-    head = ['model', 'baseline']
+    head = ['model', 'baseline', 'precision']
     for m in modes:
         head += [f'{m} img/s', f'{m} ratio'] + ([f'{m} peak MiB'] if args.memory else [])
     lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
     for row in rows:
-        cells = [row['model'], row['baseline']]
+        cells = [row['model'], row['baseline'], row['precision']]
         for m in modes:
             cells += [f'{row[f"{m}_img_s"]:.2f}', f'{row[f"{m}_ratio"]:.2f}']
             if args.memory:
@@ -300,7 +320,8 @@ def plot(rows: List[dict], args, path: str) -> None:
                [row[f'{m}_ratio'] for row in rows], width=width, label=m)
     ax.axhline(1, color='k', lw=0.8)
     ax.set_xticks([j + 0.4 - width / 2 for j in range(len(rows))],
-                  [row['model'] for row in rows], rotation=30, ha='right')
+                  [f"{row['model']} {row['precision']}" for row in rows],
+                  rotation=30, ha='right')
     ax.set(ylabel='throughput / baseline', title=describe(args))
     ax.legend()
     fig.tight_layout()
@@ -311,7 +332,7 @@ def describe(args) -> str:
     device = torch.cuda.get_device_name() if args.device.startswith('cuda') \
         else f'cpu, {torch.get_num_threads()} threads'
     return (f'{args.mode} mode, {device}, batch {args.batch}, '
-            f'{"AMP" if args.amp else "fp32"}, median of {args.repeats}')
+            f'median of {args.repeats}')
 
 
 def parse_args(argv=None):
@@ -331,16 +352,21 @@ def parse_args(argv=None):
     parser.add_argument('--repeats', type=int, default=5, help='timings per model')
     parser.add_argument('--warmup', type=int, default=2, help='untimed steps first')
     parser.add_argument('--threads', type=int, help='torch CPU threads')
-    parser.add_argument('--amp', action='store_true',
-                        help='autocast: fp16 on CUDA, bf16 on CPU')
+    parser.add_argument('--precision', choices=('fp32', 'amp', 'both'),
+                        help='amp: autocast to fp16 on CUDA, bf16 on CPU '
+                        '(default: fp32 on CPU, both on CUDA)')
     parser.add_argument('--no-train', dest='train', action='store_false',
                         help='inference only')
     parser.add_argument('--no-memory', dest='memory', action='store_false',
                         help='skip the peak-memory step')
+    parser.add_argument('--profile', type=int, default=0, metavar='N',
+                        help='print the N ops of each step that take most time')
     parser.add_argument('--out', default='work_dirs/benchmark/result',
                         help='prefix of the .md, .json and .png outputs')
     args = parser.parse_args(argv)
     gpu = args.device.startswith('cuda')
+    precision = args.precision or ('both' if gpu else 'fp32')
+    args.precision = ['fp32', 'amp'] if precision == 'both' else [precision]
     if args.batch is None:
         args.batch = (2 if gpu else 1) if args.mode == 'config' else (64 if gpu else 8)
     return args

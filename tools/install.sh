@@ -35,7 +35,8 @@ if ! present mmcv==2.1.0 || ! "$PY" -c "import mmcv.ops" 2>/dev/null; then
   "${PIP[@]}" --no-build-isolation mmcv==2.1.0
 fi
 DEPS=(mmengine==0.10.7 mmdet==3.3.0 mmsegmentation==1.2.2 pycocotools ftfy regex
-      scikit-image matplotlib pytest mlxtend)
+      scikit-image matplotlib pytest mlxtend
+      onnx==1.23.2 onnxruntime==1.32.0 onnxscript==0.7.2)  # tests/test_export.py
 if ! present "${DEPS[@]}"; then
   say "mmengine, mmdet, mmseg and what they import without declaring"
   "${PIP[@]}" "${DEPS[@]}" "setuptools>=77,<82"
