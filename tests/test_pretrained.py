@@ -52,13 +52,15 @@ def randomized(model):
     return model
 
 
-def convnext(**kw):
+def convnext(**kw):  # one output norm, as a classifier (and its checkpoints)
     kw.setdefault('gap_before_final_norm', False)
+    kw.setdefault('out_indices', (3,))
     return StepsConvNeXt(kw.pop('arch', CONVNEXT), **kw)
 
 
 def swin(**kw):
     kw.setdefault('window_size', 3)
+    kw.setdefault('out_indices', (3,))
     return StepsSwinTransformer(kw.pop('arch', SWIN), gap_before_final_norm=False, **kw)
 
 
@@ -68,7 +70,7 @@ def resnet(**kw):
 
 def vit(**kw):
     kw.setdefault('img_size', 32)
-    return StepsViT(kw.pop('arch', VIT), gap_before_final_norm=False,
+    return StepsViT(kw.pop('arch', VIT), out_type='featmap',
                     out_indices=(0, 2), **kw)
 
 

@@ -78,3 +78,33 @@ def test_imports_with_only_one_codebase_installed(present, missing):
         print('StepsConvNeXt' in MODELS.module_dict)
     ''')
     assert out.strip().endswith('True')
+
+
+@pytest.mark.parametrize('backbone, channels', [
+    ("type='StepsConvNeXt'", [96, 192, 384, 768]),
+    ("type='StepsSwinTransformer'", [96, 192, 384, 768]),
+    ("type='StepsResNet', depth=50", [256, 512, 1024, 2048])])
+def test_default_outputs_feed_a_detector(tmp_path, backbone, channels):
+    """Only the type in a user's Mask R-CNN: the backbone's defaults give the four
+    NCHW maps FPN reads (no output arguments needed)."""
+    user_cfg = tmp_path / 'my_mask_rcnn.py'
+    user_cfg.write_text(textwrap.dedent(f'''
+        _base_ = 'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py'
+        custom_imports = dict(imports=['steps_mm'], allow_failed_imports=False)
+        model = dict(backbone=dict(_delete_=True, {backbone}),
+                     neck=dict(in_channels={channels}))
+    '''))
+    out = run_python(f'''
+        import torch
+        from mmengine.config import Config
+        from mmengine.registry import init_default_scope
+        cfg = Config.fromfile({str(user_cfg)!r})
+        init_default_scope(cfg.default_scope)
+        from mmdet.registry import MODELS
+        model = MODELS.build(cfg.model).eval()
+        with torch.no_grad():
+            feats = model.extract_feat(torch.randn(1, 3, 64, 96))
+        print([tuple(f.shape) for f in feats])
+    ''', cwd=str(tmp_path))
+    assert out.strip() == str([(1, 256, 16, 24), (1, 256, 8, 12), (1, 256, 4, 6),
+                               (1, 256, 2, 3), (1, 256, 1, 2)])

@@ -17,7 +17,7 @@ def num_params(module):
 
 def dense(**kwargs):
     kwargs.setdefault('out_indices', (2, 5, -1))
-    return StepsViT(gap_before_final_norm=False, **kwargs)
+    return StepsViT(out_type='featmap', **kwargs)
 
 
 def tokens(model, x):
@@ -61,7 +61,7 @@ def test_forward_shapes(arch, layout):
 
 
 def test_class_token_vectors():
-    model = StepsViT('deit-tiny', out_indices=(3, -1)).eval()
+    model = StepsViT('deit-tiny', out_indices=(3, -1), out_type='cls_token').eval()
     x = torch.randn(2, 3, 64, 64)
     outs = model(x)
     assert [o.shape for o in outs] == [torch.Size([2, 192])] * 2
@@ -280,6 +280,6 @@ def test_bad_input_errors(kwargs, message):
 
 def test_custom_arch():
     model = StepsViT(custom({8: 2, 16: 4}), out_indices=(0, 1),
-                     gap_before_final_norm=False)
+                     out_type='featmap')
     outs = model(torch.randn(1, 3, 32, 32))
     assert [tuple(o.shape) for o in outs] == [(1, 16, 2, 2)] * 2

@@ -28,7 +28,7 @@ def tiny_backbone(family: str, layout: str, **kwargs):
         arch = dict(channels=[32], depths=[4], heads=HEADS,
                     steps=[[(16, 2), (24, 1), (32, 1)]])
         return StepsViT(arch, layout, img_size=32, patch_size=8, out_indices=(1, 3),
-                        gap_before_final_norm=False, **kwargs), (2, 3, 32, 32)
+                        out_type='featmap', **kwargs), (2, 3, 32, 32)
     raise ValueError(family)
 
 

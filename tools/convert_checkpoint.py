@@ -29,8 +29,10 @@ def build_backbone(family: str, arch: str, img_size: int, window_size: int):
     cls = getattr(backbones, name)
     if family == 'resnet':
         return cls(depth=int(arch), layout='sequential')
+    # one output norm (the last stage's), as the classifier checkpoints have
     extra = dict(img_size=img_size) if family == 'deit' else \
-        dict(window_size=window_size) if family == 'swin' else {}
+        dict(window_size=window_size, out_indices=-1) if family == 'swin' else \
+        dict(out_indices=-1)
     return cls(arch=arch, layout='sequential', **extra)
 
 

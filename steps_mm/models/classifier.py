@@ -10,15 +10,18 @@ class StepsImageClassifier(BaseModule):
 
     Args:
         backbone: config dict of a registered backbone; ``out_indices`` and
-            ``gap_before_final_norm`` are set here.
+            the backbone's ``classification_output`` arguments are set here.
         num_classes: size of the classification head.
     """
 
     def __init__(self, backbone: dict, num_classes: int = 1000, init_cfg=None):
         super().__init__(init_cfg=init_cfg)
         from ..registry import MODELS
-        backbone = dict(backbone, out_indices=-1, gap_before_final_norm=True)
-        self.backbone = MODELS.build(backbone)
+        backbone_cls = MODELS.get(backbone['type'])
+        if backbone_cls is None:
+            raise KeyError(f'{backbone["type"]!r} is not a registered backbone')
+        self.backbone = MODELS.build(dict(backbone, out_indices=-1,
+                                          **backbone_cls.classification_output))
         self.head = nn.Linear(self.backbone.out_channels[-1], num_classes)
         nn.init.trunc_normal_(self.head.weight, std=.02)
         nn.init.zeros_(self.head.bias)

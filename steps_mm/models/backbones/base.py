@@ -18,15 +18,29 @@ class StepsBackbone(BaseModule):
     """
 
     arch_settings: Dict[str, dict] = {}
+    #: the arguments that make every output one (B, C) vector, as an image
+    #: classifier's head needs (outputs are NCHW maps by default)
+    classification_output = dict(gap_before_final_norm=True)
     #: the keys a custom arch dict must have, beyond ``steps``
     arch_keys = ('channels', 'depths')
 
     def __init__(self, arch: Union[str, dict], layout: str = 'steps',
-                 with_cp: bool = False, init_cfg=None):
+                 with_cp: bool = False, init_cfg=None,
+                 compile: Union[bool, dict] = False):
         super().__init__(init_cfg=init_cfg)
         self.layout = check_layout(layout)
         self.arch = self.resolve_arch(arch, layout)
         self.with_cp = with_cp
+        if compile:  # lazy, at the first call; Module.compile keeps the names
+            self.compile(**({} if compile is True else compile))
+
+    def use_channels_last(self, enabled: bool) -> None:
+        """NHWC memory (conv families): weights now, each input at the call, so
+        that convolutions and the blocks' NHWC permutes copy nothing."""
+        self.channels_last = enabled
+        if enabled:
+            self.to(memory_format=torch.channels_last)
+            self.register_forward_pre_hook(_channels_last_input)
 
     # ---- arch tables -------------------------------------------------------
     @classmethod
@@ -184,6 +198,10 @@ class StepsBackbone(BaseModule):
     @property
     def out_strides(self) -> List[int]:
         return [info['reduction'] for info in self.feature_info]
+
+
+def _channels_last_input(module, args):
+    return (args[0].contiguous(memory_format=torch.channels_last), *args[1:])
 
 
 def heads_problem(heads: Dict[int, int], width: int):

@@ -24,14 +24,21 @@ class StepsConvNeXt(StepsBackbone):
             ``depths`` (the baseline) and, for ``layout='steps'``, ``steps``.
         layout: ``'steps'`` (StepsNet), ``'sequential'`` (ConvNeXt) or
             ``'parallel'`` (the baseline's blocks summed, arXiv 2309.08414).
-        out_indices: stages whose outputs are returned (negative allowed).
+        out_indices: stages whose outputs are returned (negative allowed);
+            default: every stage, as detectors and segmentors need.
         drop_path_rate: stochastic depth, linear over all blocks in forward order.
         layer_scale_init_value: initial layer scale (0 disables it).
         gap_before_final_norm: pool each output to a vector, then normalise
-            (classification); otherwise normalise the NCHW map (dense prediction).
+            (classification, as mmpretrain's ConvNeXt recipes ask); by default
+            each output is the normalised NCHW map, as detectors and segmentors
+            need.
         frozen_stages: freeze stages ``0..k-1`` with their stem/downsampling
             (``0`` or ``-1``: none), kept frozen through ``.train()``.
         with_cp: gradient checkpointing per block.
+        channels_last: NHWC memory for weights and inputs (faster convs on
+            CPU; outputs are NCHW tensors in channels-last memory).
+        compile: ``True`` or ``torch.compile`` options (a dict): compile the
+            whole backbone at its first call (same outputs as eager).
     """
 
     arch_settings = {
@@ -48,20 +55,23 @@ class StepsConvNeXt(StepsBackbone):
     }
 
     def __init__(self, arch: Union[str, dict] = 'tiny', layout: str = 'steps',
-                 in_channels: int = 3, out_indices: Union[int, Sequence[int]] = -1,
+                 in_channels: int = 3,
+                 out_indices: Union[int, Sequence[int], None] = None,
                  drop_path_rate: float = 0., layer_scale_init_value: float = 1e-6,
-                 gap_before_final_norm: bool = True, frozen_stages: int = 0,
-                 with_cp: bool = False, init_cfg=None):
+                 gap_before_final_norm: bool = False, frozen_stages: int = 0,
+                 with_cp: bool = False, init_cfg=None, channels_last: bool = False,
+                 compile: Union[bool, dict] = False):
         if init_cfg is None:
             init_cfg = [dict(type='TruncNormal', layer=['Conv2d', 'Linear'],
                              std=.02, bias=0.),
                         dict(type='Constant', layer=['LayerNorm', 'LayerNorm2d'],
                              val=1., bias=0.)]
-        super().__init__(arch, layout, with_cp, init_cfg)
+        super().__init__(arch, layout, with_cp, init_cfg, compile)
         specs = self.stage_specs()
         self.stage_channels = list(self.arch['channels'])
         self.stage_strides = [4 * 2 ** i for i in range(len(specs))]
-        self.out_indices = self.normalize_indices(out_indices, len(specs))
+        self.out_indices = self.normalize_indices(
+            range(len(specs)) if out_indices is None else out_indices, len(specs))
         self.gap_before_final_norm = gap_before_final_norm
         if not -1 <= frozen_stages <= len(specs):
             raise ValueError(f'frozen_stages must be in [-1, {len(specs)}], '
@@ -86,6 +96,7 @@ class StepsConvNeXt(StepsBackbone):
             self.add_module(f'norm{i}', LayerNorm2d(channels[i], eps=1e-6)
                             if not gap_before_final_norm
                             else nn.LayerNorm(channels[i], eps=1e-6))
+        self.use_channels_last(channels_last)
         self._freeze()
 
     def depth_units(self):

@@ -85,14 +85,18 @@ class StepsSwinTransformer(StepsBackbone):
         window_size: attention window side; blocks at odd positions within each
             step shift their windows by half of it.
         mlp_ratio: MLP hidden width over the block width.
-        out_indices: stages whose outputs are returned (negative allowed).
+        out_indices: stages whose outputs are returned (negative allowed);
+            default: every stage, as detectors and segmentors need.
         drop_path_rate: stochastic depth, linear over all blocks in forward order.
-        gap_before_final_norm: pool each output to a vector, then normalise
-            (classification); otherwise normalise the NCHW map (dense prediction).
+        gap_before_final_norm: pool each output to a vector, then normalise;
+            by default each output is the normalised NCHW map, as detectors,
+            segmentors and mmpretrain's Swin recipes (a pooling neck) need.
         frozen_stages: as mmdet's Swin: ``-1`` nothing, ``0`` the patch
             embedding, ``k`` also stages ``0..k-1`` (with the patch merging after
             them and their output norms); kept frozen through ``.train()``.
         with_cp: gradient checkpointing per block.
+        compile: ``True`` or ``torch.compile`` options (a dict): compile the
+            whole backbone at its first call (same outputs as eager).
     """
 
     arch_keys = ('channels', 'depths', 'heads')
@@ -113,13 +117,14 @@ class StepsSwinTransformer(StepsBackbone):
 
     def __init__(self, arch: Union[str, dict] = 'tiny', layout: str = 'steps',
                  in_channels: int = 3, window_size: int = 7, mlp_ratio: float = 4.,
-                 out_indices: Union[int, Sequence[int]] = -1,
-                 drop_path_rate: float = 0., gap_before_final_norm: bool = True,
-                 frozen_stages: int = -1, with_cp: bool = False, init_cfg=None):
+                 out_indices: Union[int, Sequence[int], None] = None,
+                 drop_path_rate: float = 0., gap_before_final_norm: bool = False,
+                 frozen_stages: int = -1, with_cp: bool = False, init_cfg=None,
+                 compile: Union[bool, dict] = False):
         if init_cfg is None:
             init_cfg = [dict(type='TruncNormal', layer='Linear', std=.02, bias=0.),
                         dict(type='Constant', layer='LayerNorm', val=1., bias=0.)]
-        super().__init__(arch, layout, with_cp, init_cfg)
+        super().__init__(arch, layout, with_cp, init_cfg, compile)
         heads: Dict[int, int] = self.arch['heads']
         if not isinstance(heads, dict):
             raise ValueError(f'{type(self).__name__}: arch heads must map each step '
@@ -127,7 +132,8 @@ class StepsSwinTransformer(StepsBackbone):
         specs = self.stage_specs(check_width=lambda width: heads_problem(heads, width))
         self.stage_channels = list(self.arch['channels'])
         self.stage_strides = [4 * 2 ** i for i in range(len(specs))]
-        self.out_indices = self.normalize_indices(out_indices, len(specs))
+        self.out_indices = self.normalize_indices(
+            range(len(specs)) if out_indices is None else out_indices, len(specs))
         self.gap_before_final_norm = gap_before_final_norm
         if not -1 <= frozen_stages <= len(specs):
             raise ValueError(f'frozen_stages must be in [-1, {len(specs)}], '

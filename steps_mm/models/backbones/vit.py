@@ -60,17 +60,22 @@ class StepsViT(StepsBackbone):
         drop_path_rate: stochastic depth, linear over all blocks in forward order.
         final_norm: normalise the last block's state (DeiT: True; mmseg's ViT
             recipes: False).
-        gap_before_final_norm: return the class token of each output, a (B, C)
-            vector (classification); otherwise the patch tokens as an NCHW map
-            (B, C, ceil(H/16), ceil(W/16)) (dense prediction, e.g. mmseg's
-            ``MultiLevelNeck``).
+        out_type: ``'featmap'`` (default): the patch tokens of each output as
+            an NCHW map (B, C, ceil(H/16), ceil(W/16)), for dense prediction
+            (e.g. mmseg's ``MultiLevelNeck``); ``'cls_token'``: the class token, a
+            (B, C) vector, as mmpretrain's ``VisionTransformer`` gives its
+            classification head.
         frozen_stages: ``-1`` nothing, ``0`` the patch embedding, class token and
             position embedding, ``k`` also blocks ``0..k-1`` (and the final norm
             when all blocks are frozen); kept frozen through ``.train()``.
         with_cp: gradient checkpointing per block.
+        compile: ``True`` or ``torch.compile`` options (a dict): compile the
+            whole backbone at its first call (same outputs as eager).
     """
 
     arch_keys = ('channels', 'depths', 'heads')
+    OUT_TYPES = ('featmap', 'cls_token')
+    classification_output = dict(out_type='cls_token')
     # Spec section 1, "Steps-DeiT". ``heads`` maps every step width to its heads.
     arch_settings = {
         'deit-tiny': dict(channels=[192], depths=[12], heads={96: 2, 136: 2, 192: 3},
@@ -86,12 +91,13 @@ class StepsViT(StepsBackbone):
                  in_channels: int = 3, mlp_ratio: float = 4.,
                  out_indices: Union[int, Sequence[int]] = -1,
                  drop_path_rate: float = 0., final_norm: bool = True,
-                 gap_before_final_norm: bool = True, frozen_stages: int = -1,
-                 with_cp: bool = False, init_cfg=None):
+                 out_type: str = 'featmap', frozen_stages: int = -1,
+                 with_cp: bool = False, init_cfg=None,
+                 compile: Union[bool, dict] = False):
         if init_cfg is None:
             init_cfg = [dict(type='TruncNormal', layer='Linear', std=.02, bias=0.),
                         dict(type='Constant', layer='LayerNorm', val=1., bias=0.)]
-        super().__init__(arch, layout, with_cp, init_cfg)
+        super().__init__(arch, layout, with_cp, init_cfg, compile)
         heads = self.arch['heads']
         specs = self.stage_specs(check_width=lambda width: heads_problem(heads, width))
         if len(specs) != 1:
@@ -102,7 +108,10 @@ class StepsViT(StepsBackbone):
         self.out_indices = self.normalize_indices(
             out_indices, self.num_blocks, 'out_indices (block indices)')
         self.final_norm = final_norm
-        self.gap_before_final_norm = gap_before_final_norm
+        if out_type not in self.OUT_TYPES:
+            raise ValueError(f'StepsViT: out_type must be one of {self.OUT_TYPES}, '
+                             f'got {out_type!r}')
+        self.out_type = out_type
         if not -1 <= frozen_stages <= self.num_blocks:
             raise ValueError(f'frozen_stages must be in [-1, {self.num_blocks}], '
                              f'got {frozen_stages}')
@@ -163,9 +172,7 @@ class StepsViT(StepsBackbone):
     def resized_pos_embed(self, h: int, w: int) -> torch.Tensor:
         """The position embedding for an (h, w) patch grid (resized when that is
         not ``self.grid``)."""
-        if (h, w) == self.grid:
-            return self.pos_embed
-        return resize_pos_embed(self.pos_embed, self.grid, (h, w))
+        return pos_embed_for(self.pos_embed, self.grid, (h, w))
 
     def trunk_states(self, x: torch.Tensor):
         """The (B, N, C) trunk state after each block of ``out_indices``, in order."""
@@ -177,7 +184,8 @@ class StepsViT(StepsBackbone):
                     yield state
             return
         for segment in self._segments:
-            x = segment(x)
+            # .forward: FX tracing can call only registered submodules
+            x = segment.forward(x)
             yield x
 
     def forward(self, x: torch.Tensor) -> tuple:
@@ -189,11 +197,20 @@ class StepsViT(StepsBackbone):
         for k, state in zip(self.out_indices, self.trunk_states(x)):
             if k == self.num_blocks - 1 and self.final_norm:
                 state = self.ln1(state)
-            if self.gap_before_final_norm:
+            if self.out_type == 'cls_token':
                 outs.append(state[:, 0])
             else:
                 outs.append(state[:, 1:].transpose(1, 2).reshape(B, -1, h, w))
         return tuple(outs)
+
+
+@torch.fx.wrap  # an FX leaf: the traced grid size is known only when it runs
+def pos_embed_for(pos_embed: torch.Tensor, grid: Tuple[int, int],
+                  new_grid: Tuple[int, int]) -> torch.Tensor:
+    """``pos_embed`` if ``new_grid`` is ``grid``, else resized to it."""
+    if tuple(new_grid) == tuple(grid):
+        return pos_embed
+    return resize_pos_embed(pos_embed, grid, new_grid)
 
 
 def resize_pos_embed(pos_embed: torch.Tensor, grid: Tuple[int, int],
