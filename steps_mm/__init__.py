@@ -1,7 +1,8 @@
 """steps_mm: Step by Step Network (StepsNet) backbones for OpenMMLab.
 
 Importing the package registers the backbones in the ``steps_mm`` registry scope and,
-where installed, in mmdet's and mmseg's registries; allows the numpy/mmengine types
+where installed, in mmdet's and mmseg's registries (and in mmpretrain's when a
+process imports it, see ``steps_mm.pretraining``); allows the numpy/mmengine types
 of mmengine checkpoints in torch's ``weights_only`` loader; and warns, in one line,
 about versions outside the tested matrix.
 """
@@ -12,7 +13,7 @@ from .version import __version__
 check_versions()
 allow_mmengine_checkpoints()
 
-from . import engine, models  # noqa: E402  (registers after the checks above)
+from . import engine, models, pretraining  # noqa: E402  (after the checks)
 from .registry import register_everywhere  # noqa: E402
 
 register_everywhere('MODELS', *models.BACKBONES, models.StepsImageClassifier)
@@ -20,5 +21,6 @@ register_everywhere('OPTIM_WRAPPERS', engine.AutoAmpOptimWrapper)
 register_everywhere('OPTIM_WRAPPER_CONSTRUCTORS',
                     engine.StepsLayerDecayOptimizerConstructor)
 engine.enable_crash_safety()  # atomic checkpoint writes, checked resume
+pretraining.arm()  # mmpretrain's registries get the same modules when it is imported
 
 __all__ = ['__version__', 'engine', 'models']

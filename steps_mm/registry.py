@@ -5,6 +5,7 @@ mmengine imports ``<scope>.registry`` when it meets ``type='steps_mm.X'``, so a
 config of any OpenMMLab codebase can name our modules with the scope prefix.
 """
 import importlib
+import sys
 
 from mmengine.registry import MODELS as MMENGINE_MODELS
 from mmengine.registry import OPTIM_WRAPPER_CONSTRUCTORS as \
@@ -20,18 +21,24 @@ OPTIM_WRAPPER_CONSTRUCTORS = Registry(
     'optimizer wrapper constructor', parent=MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS,
     scope='steps_mm', locations=['steps_mm.engine'])
 
-#: codebases whose registries also get our modules, when they are installed
+#: codebases whose registries get our modules as soon as steps_mm is imported
 CODEBASES = ('mmdet', 'mmseg')
+#: codebases whose configs steps_mm ships; mmpretrain (ImageNet pretraining) gets
+#: our modules when it is first imported (see ``steps_mm.pretraining``)
+CONFIG_CODEBASES = CODEBASES + ('mmpretrain',)
+
+#: what ``register_everywhere`` registered: (registry name, modules)
+REGISTERED = []
 
 
 def codebase_of(config: str) -> str:
-    """``'mmdet'`` or ``'mmseg'``: the codebase that runs ``config``, from its
-    ``default_scope`` (read without importing its ``custom_imports``)."""
+    """``'mmdet'``, ``'mmseg'`` or ``'mmpretrain'``: the codebase that runs
+    ``config``, from its ``default_scope`` (read without its ``custom_imports``)."""
     from mmengine.config import Config
     scope = Config.fromfile(config, import_custom_modules=False).get('default_scope')
-    if scope not in CODEBASES:
+    if scope not in CONFIG_CODEBASES:
         raise ValueError(f'{config}: default_scope is {scope!r}; steps_mm runs '
-                         f'configs of {list(CODEBASES)}')
+                         f'configs of {list(CONFIG_CODEBASES)}')
     return scope
 
 
@@ -45,13 +52,20 @@ def installed_codebases():
     return found
 
 
+def register_in(codebase_registry, registry_name: str, modules) -> None:
+    """Register ``modules`` in ``codebase_registry.<registry_name>`` (a codebase's
+    ``registry`` module), skipping names it has already."""
+    registry = getattr(codebase_registry, registry_name)
+    for module in modules:
+        if module.__name__ not in registry.module_dict:
+            registry.register_module(module=module)
+
+
 def register_everywhere(registry_name: str, *modules):
     """Register ``modules`` in our scope and in each installed codebase's
     registry called ``registry_name`` (``MODELS``, ``OPTIM_WRAPPERS``,
-    ``OPTIM_WRAPPER_CONSTRUCTORS``)."""
-    ours = globals()[registry_name]
-    for codebase in [None] + installed_codebases():
-        registry = ours if codebase is None else getattr(codebase, registry_name)
-        for module in modules:
-            if module.__name__ not in registry.module_dict:
-                registry.register_module(module=module)
+    ``OPTIM_WRAPPER_CONSTRUCTORS``); mmpretrain's get them when it is imported."""
+    REGISTERED.append((registry_name, modules))
+    register_in(sys.modules[__name__], registry_name, modules)
+    for codebase in installed_codebases():
+        register_in(codebase, registry_name, modules)

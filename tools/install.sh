@@ -48,10 +48,18 @@ if ! present openmim==0.3.9 "${MIM_DEPS[@]}"; then
   "${PIP[@]}" --no-deps openmim==0.3.9
   "${PIP[@]}" "${MIM_DEPS[@]}" "setuptools>=77,<82"
 fi
+# ImageNet pretraining (configs/imagenet/): mmpretrain's requirements pull in
+# packages the det/seg matrix does not need; install it with its real imports.
+PRE_DEPS=(importlib_metadata einops mat4py modelindex)
+if ! present mmpretrain==1.2.0 "${PRE_DEPS[@]}"; then
+  say "mmpretrain 1.2.0 (ImageNet pretraining)"
+  "${PIP[@]}" --no-deps mmpretrain==1.2.0
+  "${PIP[@]}" "${PRE_DEPS[@]}" "setuptools>=77,<82"
+fi
 ROOT=$(pwd)
 # checked from / so that the source tree itself does not count as installed
 if ! (cd / && "$PY" -c "import os, sys, steps_mm; sys.exit(os.path.dirname(steps_mm.__path__[0]) != sys.argv[1])" "$ROOT") 2>/dev/null; then
   say "steps_mm (editable)"
   "${PIP[@]}" --no-deps --no-build-isolation -e .
 fi
-"$PY" -c "import steps_mm, mmcv, mmdet, mmseg, torch; print('[install] ready: steps_mm', steps_mm.__version__, '| torch', torch.__version__, '| mmcv', mmcv.__version__, '| mmdet', mmdet.__version__, '| mmseg', mmseg.__version__)"
+"$PY" -c "import steps_mm, mmcv, mmdet, mmseg, torch; import importlib.metadata as m; print('[install] ready: steps_mm', steps_mm.__version__, '| torch', torch.__version__, '| mmcv', mmcv.__version__, '| mmdet', mmdet.__version__, '| mmseg', mmseg.__version__, '| mmpretrain', m.version('mmpretrain'))"

@@ -1,0 +1,1 @@
+"""Empty: mmpretrain's box utilities import it for grounding models only."""
