@@ -1,0 +1,12 @@
+# Steps-ConvNeXt-T on ImageNet-1K (StepsNet layout):
+# mmpretrain's convnext-tiny_32xb128_in1k recipe with only the backbone swapped.
+# Output: pooled, then normalised, as mmpretrain's ConvNeXt (the recipe has no neck).
+_base_ = 'mmpretrain::convnext/convnext-tiny_32xb128_in1k.py'
+
+custom_imports = dict(imports=['steps_mm'], allow_failed_imports=False)
+
+model = dict(
+    backbone=dict(
+        _delete_=True,
+        type='StepsConvNeXt', arch='tiny', layout='steps',
+        drop_path_rate=0.1, out_indices=(3, ), gap_before_final_norm=True))

@@ -1,0 +1,13 @@
+# Steps-DeiT-S on ImageNet-1K (StepsNet layout):
+# mmpretrain's deit-small_4xb256_in1k recipe with only the backbone swapped.
+# Output: the class token after the final norm, as mmpretrain's VisionTransformer gives its head.
+_base_ = 'mmpretrain::deit/deit-small_4xb256_in1k.py'
+
+custom_imports = dict(imports=['steps_mm'], allow_failed_imports=False)
+
+model = dict(
+    backbone=dict(
+        _delete_=True,
+        type='StepsViT', arch='deit-small', layout='steps', img_size=224,
+        patch_size=16,
+        out_type='cls_token'))

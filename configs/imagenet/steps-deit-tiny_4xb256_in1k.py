@@ -1,0 +1,13 @@
+# Steps-DeiT-T on ImageNet-1K (StepsNet layout):
+# mmpretrain's deit-tiny_4xb256_in1k recipe with only the backbone swapped.
+# Output: the class token after the final norm, as mmpretrain's VisionTransformer gives its head.
+_base_ = 'mmpretrain::deit/deit-tiny_4xb256_in1k.py'
+
+custom_imports = dict(imports=['steps_mm'], allow_failed_imports=False)
+
+model = dict(
+    backbone=dict(
+        _delete_=True,
+        type='StepsViT', arch='deit-tiny', layout='steps', img_size=224,
+        patch_size=16,
+        out_type='cls_token'))
