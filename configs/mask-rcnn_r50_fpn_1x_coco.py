@@ -7,6 +7,10 @@ _base_ = './mask-rcnn_steps-r50_fpn_1x_coco.py'
 model = dict(
     backbone=dict(
         layout='sequential',
+        # the stock ImageNet weights; like for like with the Steps twin, this
+        # baseline's own pretraining (configs/imagenet/resnet50_8xb32_in1k.py):
+        # --cfg-options model.backbone.init_cfg.checkpoint=work_dirs/resnet50_8xb32_in1k/epoch_100.pth
         init_cfg=dict(
             _delete_=True, type='Pretrained',
+            pretrain_config='configs/imagenet/resnet50_8xb32_in1k.py',
             checkpoint='https://download.pytorch.org/models/resnet50-0676ba61.pth')))

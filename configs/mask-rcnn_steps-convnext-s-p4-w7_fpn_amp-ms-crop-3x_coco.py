@@ -6,7 +6,12 @@ _base_ = './steps_convnext_maskrcnn.py'
 
 checkpoint_file = 'https://download.openmmlab.com/mmclassification/v0/convnext/downstream/convnext-small_3rdparty_32xb128-noema_in1k_20220301-303e75e3.pth'  # noqa
 
-model = dict(backbone=dict(arch='small', drop_path_rate=0.6))
+model = dict(
+    backbone=dict(
+        arch='small', drop_path_rate=0.6,
+        init_cfg=dict(
+            checkpoint='work_dirs/steps-convnext-small_32xb128_in1k/epoch_300.pth',
+            pretrain_config='configs/imagenet/steps-convnext-small_32xb128_in1k.py')))
 optim_wrapper = dict(paramwise_cfg={
     'decay_rate': 0.7,
     'decay_type': 'layer_wise',

@@ -18,7 +18,10 @@ model = dict(
         norm_cfg=dict(type='BN', requires_grad=True),
         norm_eval=True,
         gap_before_final_norm=False,
-        # No ImageNet weights of Steps-ResNet are published: start from
-        # scratch, or set dict(type='Pretrained', checkpoint=..., prefix='backbone.').
-        init_cfg=None),
+        # ImageNet-1K weights written by `mim train mmpretrain configs/imagenet/steps-resnet50_8xb32_in1k.py`;
+        # from scratch instead: --cfg-options model.backbone.init_cfg=None
+        init_cfg=dict(
+            type='Pretrained', prefix='backbone.',
+            checkpoint='work_dirs/steps-resnet50_8xb32_in1k/epoch_100.pth',
+            pretrain_config='configs/imagenet/steps-resnet50_8xb32_in1k.py')),
     neck=dict(in_channels=[256, 512, 1024, 2048]))

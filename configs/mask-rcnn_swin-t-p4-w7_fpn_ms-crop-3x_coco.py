@@ -10,4 +10,9 @@ checkpoint_file = 'https://download.openmmlab.com/mmsegmentation/v0.5/pretrain/s
 model = dict(
     backbone=dict(
         layout='sequential',
-        init_cfg=dict(_delete_=True, type='Pretrained', checkpoint=checkpoint_file)))
+        # the stock ImageNet weights; like for like with the Steps twin, this
+        # baseline's own pretraining (configs/imagenet/swin-tiny_16xb64_in1k.py):
+        # --cfg-options model.backbone.init_cfg.checkpoint=work_dirs/swin-tiny_16xb64_in1k/epoch_300.pth
+        init_cfg=dict(
+            _delete_=True, type='Pretrained', checkpoint=checkpoint_file,
+            pretrain_config='configs/imagenet/swin-tiny_16xb64_in1k.py')))

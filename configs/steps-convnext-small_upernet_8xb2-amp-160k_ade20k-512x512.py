@@ -14,9 +14,12 @@ model = dict(
         drop_path_rate=0.3,
         layer_scale_init_value=1.0,
         gap_before_final_norm=False,
-        # No ImageNet weights of Steps-ConvNeXt are published: start from
-        # scratch, or set dict(type='Pretrained', checkpoint=..., prefix='backbone.').
-        init_cfg=None),
+        # ImageNet-1K weights written by `mim train mmpretrain configs/imagenet/steps-convnext-small_32xb128_in1k.py`;
+        # from scratch instead: --cfg-options model.backbone.init_cfg=None
+        init_cfg=dict(
+            type='Pretrained', prefix='backbone.',
+            checkpoint='work_dirs/steps-convnext-small_32xb128_in1k/epoch_300.pth',
+            pretrain_config='configs/imagenet/steps-convnext-small_32xb128_in1k.py')),
     decode_head=dict(in_channels=[96, 192, 384, 768]),
     auxiliary_head=dict(in_channels=384))
 

@@ -15,8 +15,11 @@ model = dict(
         out_indices=[0, 1, 2, 3],
         drop_path_rate=0.3,
         gap_before_final_norm=False,
-        # No ImageNet weights of Steps-Swin are published: start from
-        # scratch, or set dict(type='Pretrained', checkpoint=..., prefix='backbone.').
-        init_cfg=None),
+        # ImageNet-1K weights written by `mim train mmpretrain configs/imagenet/steps-swin-base_16xb64_in1k.py`;
+        # from scratch instead: --cfg-options model.backbone.init_cfg=None
+        init_cfg=dict(
+            type='Pretrained', prefix='backbone.',
+            checkpoint='work_dirs/steps-swin-base_16xb64_in1k/epoch_300.pth',
+            pretrain_config='configs/imagenet/steps-swin-base_16xb64_in1k.py')),
     decode_head=dict(in_channels=[128, 256, 512, 1024]),
     auxiliary_head=dict(in_channels=512))

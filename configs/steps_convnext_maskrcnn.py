@@ -15,9 +15,12 @@ model = dict(
         drop_path_rate=0.4,
         layer_scale_init_value=1.0,
         gap_before_final_norm=False,
-        # No ImageNet weights of Steps-ConvNeXt are published: start from
-        # scratch, or set dict(type='Pretrained', checkpoint=..., prefix='backbone.').
-        init_cfg=None),
+        # ImageNet-1K weights written by `mim train mmpretrain configs/imagenet/steps-convnext-tiny_32xb128_in1k.py`;
+        # from scratch instead: --cfg-options model.backbone.init_cfg=None
+        init_cfg=dict(
+            type='Pretrained', prefix='backbone.',
+            checkpoint='work_dirs/steps-convnext-tiny_32xb128_in1k/epoch_300.pth',
+            pretrain_config='configs/imagenet/steps-convnext-tiny_32xb128_in1k.py')),
     neck=dict(in_channels=[96, 192, 384, 768]))
 
 # AMP on a GPU, fp32 OptimWrapper on a CPU (the stock AmpOptimWrapper needs a GPU).

@@ -21,8 +21,11 @@ model = dict(
         norm_cfg=norm_cfg,
         norm_eval=False,
         gap_before_final_norm=False,
-        # No ImageNet weights of Steps-ResNet are published: start from
-        # scratch, or set dict(type='Pretrained', checkpoint=..., prefix='backbone.').
-        init_cfg=None),
+        # ImageNet-1K weights written by `mim train mmpretrain configs/imagenet/steps-resnet50_8xb32_in1k.py`;
+        # from scratch instead: --cfg-options model.backbone.init_cfg=None
+        init_cfg=dict(
+            type='Pretrained', prefix='backbone.',
+            checkpoint='work_dirs/steps-resnet50_8xb32_in1k/epoch_100.pth',
+            pretrain_config='configs/imagenet/steps-resnet50_8xb32_in1k.py')),
     decode_head=dict(in_channels=[256, 512, 1024, 2048]),
     auxiliary_head=dict(in_channels=1024))

@@ -9,6 +9,10 @@ model = dict(
     backbone=dict(
         layout='sequential',
         out_indices=(2, 5, 8, 11),
+        # the stock ImageNet weights; like for like with the Steps twin, this
+        # baseline's own pretraining (configs/imagenet/deit-small_4xb256_in1k.py):
+        # --cfg-options model.backbone.init_cfg.checkpoint=work_dirs/deit-small_4xb256_in1k/epoch_300.pth
         init_cfg=dict(
-            _delete_=True, type='Pretrained', checkpoint=checkpoint_file,
-            prefix='backbone.')))
+            _delete_=True, type='Pretrained',
+            checkpoint=checkpoint_file, prefix='backbone.',
+            pretrain_config='configs/imagenet/deit-small_4xb256_in1k.py')))

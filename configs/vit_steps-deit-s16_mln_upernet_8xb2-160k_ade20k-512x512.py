@@ -20,10 +20,13 @@ model = dict(
         out_indices=(5, 11, 17, 23),
         drop_path_rate=0.1,
         final_norm=False,
-        gap_before_final_norm=False,
-        # No ImageNet weights of Steps-DeiT are published: start from
-        # scratch, or set dict(type='Pretrained', checkpoint=..., prefix='backbone.').
-        init_cfg=None),
+        out_type='featmap',
+        # ImageNet-1K weights written by `mim train mmpretrain configs/imagenet/steps-deit-small_4xb256_in1k.py`;
+        # from scratch instead: --cfg-options model.backbone.init_cfg=None
+        init_cfg=dict(
+            type='Pretrained', prefix='backbone.',
+            checkpoint='work_dirs/steps-deit-small_4xb256_in1k/epoch_300.pth',
+            pretrain_config='configs/imagenet/steps-deit-small_4xb256_in1k.py')),
     neck=dict(in_channels=[384, 384, 384, 384], out_channels=384),
     decode_head=dict(in_channels=[384, 384, 384, 384]),
     auxiliary_head=dict(in_channels=384))

@@ -1,7 +1,8 @@
 #!/usr/bin/env python
-"""The README's model table: every shipped config with its backbone, layout, whole-
-model parameters, and the backbone's parameters and FLOPs (MACs) at 224x224 with a
-1000-class head (the paper's Table 1 convention), as Markdown.
+"""The README's model table: every shipped det/seg config with its backbone, layout,
+how its backbone is initialised, whole-model parameters, and the backbone's
+parameters and FLOPs (MACs) at 224x224 with a 1000-class head (the paper's Table 1
+convention), as Markdown.
 
     python tools/model_table.py [--out models.md]
 """
@@ -15,6 +16,15 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 
+def initialisation(init_cfg) -> str:
+    """How the backbone starts: its own ImageNet run, or the stock weights."""
+    name = osp.basename(init_cfg['pretrain_config'])
+    link = f'[{name[:-3]}]({init_cfg["pretrain_config"]})'
+    if '://' in init_cfg['checkpoint']:
+        return f'stock ImageNet weights (or {link})'
+    return f'ImageNet run of {link}'
+
+
 def describe(config: str) -> str:
     from mmengine.config import Config
     from mmengine.registry import MODELS, init_default_scope
@@ -24,17 +34,19 @@ def describe(config: str) -> str:
 
     cfg = Config.fromfile(config)
     init_default_scope(cfg.default_scope)
+    init = initialisation(cfg.model.backbone.init_cfg)
     backbone = dict(cfg.model.backbone, init_cfg=None)
     cfg.model.backbone = backbone
     model = MODELS.build(cfg.model)
     classifier = StepsImageClassifier(
         {k: v for k, v in backbone.items() if k not in (
-            'out_indices', 'gap_before_final_norm', 'final_norm', 'frozen_stages',
-            'norm_eval', 'norm_cfg', 'with_cp', 'init_cfg', 'drop_path_rate',
-            'interpolate_mode', 'img_size')})
+            'out_indices', 'gap_before_final_norm', 'out_type', 'final_norm',
+            'frozen_stages', 'norm_eval', 'norm_cfg', 'with_cp', 'init_cfg',
+            'drop_path_rate', 'interpolate_mode', 'img_size')})
     arch = backbone.get('arch', backbone.get('depth'))
     return (f'| [{osp.basename(config)}](configs/{osp.basename(config)}) | '
             f'{backbone["type"]} {arch} | {backbone.get("layout", "steps")} | '
+            f'{init} | '
             f'{count_params(model) / 1e6:.1f} | {count_params(classifier) / 1e6:.1f} | '
             f'{count_flops(classifier) / 1e9:.2f} |')
 
@@ -44,8 +56,9 @@ def main():
     parser.add_argument('--out', help='also write the table to this file')
     args = parser.parse_args()
     configs = sorted(glob.glob(osp.join(ROOT, 'configs', '*.py')))
-    lines = ['| config | backbone | layout | model params (M) | backbone params (M) | '
-             'backbone FLOPs @224 (G) |', '|---|---|---|---|---|---|']
+    lines = ['| config | backbone | layout | backbone initialised from | '
+             'model params (M) | backbone params (M) | backbone FLOPs @224 (G) |',
+             '|---|---|---|---|---|---|---|']
     for i, config in enumerate(configs, 1):
         start = time.time()
         lines.append(describe(config))

@@ -13,6 +13,7 @@ every source key must match one rule, so a key no rule knows is an error, never
 silently skipped.
 """
 import math
+import os
 import re
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
@@ -296,6 +297,25 @@ def pretrained_cfg(init_cfg) -> Optional[dict]:
     return found[0] if found else None
 
 
+def check_exists(model, cfg: dict):
+    """Stop, naming the command that writes it, when a local checkpoint is absent.
+
+    ``cfg['pretrain_config']`` (a steps_mm key of the ``Pretrained`` init_cfg) is
+    the ImageNet config whose ``mim train mmpretrain`` run writes the checkpoint.
+    """
+    path = cfg['checkpoint']
+    if '://' in str(path) or os.path.exists(path):
+        return
+    made_by = cfg.get('pretrain_config')
+    how = (f'pretrain it first: `mim train mmpretrain {made_by}` (from {os.getcwd()}, '
+           f'or give the checkpoint as an absolute path)' if made_by else
+           'give an existing file')
+    raise PretrainedError(
+        f'{type(model).__name__}: the pretrained checkpoint {path} does not exist; '
+        f'{how}, or train from scratch instead with '
+        f'`--cfg-options model.backbone.init_cfg=None`')
+
+
 def init_pretrained(model) -> bool:
     """``init_weights`` of a backbone whose init_cfg has a ``Pretrained`` entry: the
     other entries, then the checked load. False (nothing done) without one."""
@@ -305,6 +325,7 @@ def init_pretrained(model) -> bool:
     from mmengine.model import initialize
     others = [c for c in (model.init_cfg if isinstance(model.init_cfg, (list, tuple))
                           else [model.init_cfg]) if c is not cfg]
+    check_exists(model, cfg)
     if others:
         initialize(model, others)
     load_pretrained(model, cfg['checkpoint'], cfg.get('prefix'),
