@@ -133,7 +133,7 @@ def test_metafile_lists_every_shipped_config():
         entry = entries[metafile.entry_name(config, ROOT)]
         assert entry['Config'] == osp.relpath(config, ROOT)
         assert entry['Metadata']['FLOPs'] > entry['Metadata'][
-            'Backbone FLOPs (224x224, 1000 classes)'] > 0
+            'Backbone FLOPs'] > 0
 
 
 def test_metafile_parameters_match_a_cheap_config():
@@ -152,7 +152,7 @@ def test_mim_reads_the_model_index():
     frame = convert2df(load(metafile.MODEL_INDEX))
     assert set(frame.index) == set(metafile.read_entries())
     assert (frame['model'] == 'stepsnet').all()
-    assert {'FLOPs', 'Parameters', 'Input Shape', 'paper'} <= set(frame.columns)
+    assert {'flops', 'parameters', 'input_shape', 'paper'} <= set(frame.columns)
 
 
 def test_cli_prints_a_breakdown_and_writes_json(tmp_path):

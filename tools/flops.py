@@ -13,6 +13,7 @@ the paper's Table-1 model instead: the config's backbone with a 1000-class head
 at 224x224. An operator that does arithmetic but has no counter is an error.
 """
 import argparse
+import contextlib
 import os.path as osp
 import sys
 import time
@@ -54,6 +55,14 @@ def summary_row(result):
 
 def main():
     args = parse_args()
+    # mmengine logs to stdout: keep stdout for the tables
+    with contextlib.redirect_stdout(sys.stderr):
+        table = run(args)
+    print(table)
+
+
+def run(args) -> str:
+    """Count what ``args`` asks for; returns the Markdown table."""
     from steps_mm.research import flops, metafile
     from steps_mm.research.report import Progress, markdown_table, write_json
     if args.write_metafile:
@@ -65,29 +74,30 @@ def main():
         print(f"wrote {osp.relpath(metafile.METAFILE, ROOT)}: {len(done['counted'])} "
               f"counted, {len(done['kept'])} kept, removed {done['removed'] or 'none'}, "
               f"skipped (codebase not installed) {done['skipped'] or 'none'}")
-        return
+        return metafile.table(metafile.read_entries())
     shape = tuple(args.shape) if args.shape else None
     if args.config:
         start = time.time()
         result = flops.count_config(args.config, shape, args.backbone)
-        print(flops.breakdown_table(result))
-        print(f'\n{result["flops"] / 1e9:.2f} GMACs, {result["params"] / 1e6:.2f}M '
-              f'parameters ({time.time() - start:.0f}s)', file=sys.stderr)
+        table = flops.breakdown_table(result)
+        print(f'{result["flops"] / 1e9:.2f} GMACs, {result["params"] / 1e6:.2f}M '
+              f'parameters ({time.time() - start:.0f}s)')
         results = [result]
     else:
         configs, skipped = flops.shipped_configs(ROOT)
         if skipped:
-            print(f'skipped (codebase not installed): {skipped}', file=sys.stderr)
+            print(f'skipped (codebase not installed): {skipped}')
         progress, results = Progress(len(configs)), []
         for config in configs:
             results.append(flops.count_config(config, shape, args.backbone))
             progress.step(f'{osp.basename(config)}: '
                           f"{results[-1]['flops'] / 1e9:.1f} GMACs")
-        print(markdown_table(['config', 'backbone', 'layout', 'input', 'GMACs',
-                              'params (M)'], map(summary_row, results)))
+        table = markdown_table(['config', 'backbone', 'layout', 'input', 'GMACs',
+                                'params (M)'], map(summary_row, results))
     path = write_json(args.out, 'flops.json', results)
     if path:
-        print(f'wrote {path}', file=sys.stderr)
+        print(f'wrote {path}')
+    return table
 
 
 if __name__ == '__main__':

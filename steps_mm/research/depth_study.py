@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Dict, List, Tuple
 
 from .data import NUM_CLASSES, mnist_subset
-from .report import Progress, fmt, markdown_table, mean_std, new_figure, save_figure
+from .report import Progress, markdown_table, mean_std, new_figure, save_figure
 from .train import evaluate, seed_everything, train
 
 Q_BINS = (('Q<1', 0., 1.), ('1-3', 1., 3.), ('3-10', 3., 10.),

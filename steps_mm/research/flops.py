@@ -38,7 +38,7 @@ ZERO_MAC_OPS = frozenset('aten::' + op for op in '''
     max_pool2d max_pool2d_with_indices lt le ne where logical_and logical_or
     masked_fill_ fill_ zero_ clone repeat expand_as view_as index_select
     new_ones ones_like empty_like lift_fresh scalar_tensor meshgrid linspace
-    pad bernoulli_ dim numel
+    pad bernoulli_ dim numel feature_dropout dropout_ alpha_dropout
     '''.split())
 
 
@@ -57,8 +57,15 @@ def roi_align_flop_jit(inputs, outputs) -> int:
     return 4 * numel
 
 
+def bicubic_flop_jit(inputs, outputs) -> int:
+    """A 4x4-tap bicubic sample per output element (ViT position embeddings
+    resized to another grid); fvcore counts bilinear as 4 the same way."""
+    return 4 * roi_align_flop_jit(inputs, outputs)
+
+
 EXTRA_HANDLES = {
     'prim::PythonOp.RoIAlignFunction': roi_align_flop_jit,
+    'aten::upsample_bicubic2d': bicubic_flop_jit,
 }
 
 

@@ -7,7 +7,7 @@ the ones the backbones use.
 - ``conv_net``: the shallow paper's residual conv net, sequential or parallel.
 """
 import math
-from typing import Dict, List, Tuple
+from typing import Dict, Tuple
 
 import torch
 import torch.nn as nn
@@ -122,7 +122,3 @@ def load_checkpoint(path: str) -> Tuple[nn.Module, Dict]:
     model.load_state_dict(ckpt['state_dict'])
     return model, ckpt
 
-
-def step_widths(model: nn.Module) -> List[List[Tuple[int, int]]]:
-    """The spec of every ``StepsStage`` of ``model``, in module order."""
-    return [m.spec for m in model.modules() if isinstance(m, StepsStage)]

@@ -62,10 +62,6 @@ class Progress:
               file=sys.stderr, flush=True)
 
 
-def fmt(value: float, digits: int = 3) -> str:
-    return f'{value:.{digits}f}'
-
-
 def mean_std(values: Sequence[float]):
     """Mean and population standard deviation (0 for a single value)."""
     n = len(values)
