@@ -1,5 +1,6 @@
-"""The built-in dataset and the overrides that train the shipped configs on it."""
-from .config import codebase_of, write_demo_config
-from .data import build_demo_datasets
+"""The built-in datasets and the overrides that train the shipped configs on them."""
+from .config import codebase_of, write_demo_config, write_pretrain_config
+from .data import build_classification_dataset, build_demo_datasets
 
-__all__ = ['build_demo_datasets', 'codebase_of', 'write_demo_config']
+__all__ = ['build_classification_dataset', 'build_demo_datasets', 'codebase_of',
+           'write_demo_config', 'write_pretrain_config']

@@ -1,5 +1,7 @@
 """A small built-in dataset: shapes pasted on real photographs, with exact masks,
-written in COCO instance format and in ADE20K format.
+written in COCO instance format and in ADE20K format, and a classification set of
+the same kind in ImageNet's folder layout (one object per image, labelled by its
+shape) for pretraining.
 
 Backgrounds are the photographs that ship inside scikit-image (no download). Each
 object is a circle, square or triangle filled with a texture cut from another
@@ -134,3 +136,34 @@ def build_demo_datasets(root: str, num_train: int = 32, num_val: int = 8,
                            categories=categories), f)
     open(stamp, 'w').close()
     return dict(coco=coco_dir, ade=ade_dir)
+
+
+def build_classification_dataset(root: str, num_train: int = 64, num_val: int = 16,
+                                 size: int = 112, seed: int = 1) -> str:
+    """Write ``root/imagenet/{train,val}/<class>/*.jpg`` (ImageNet's folder layout,
+    as mmpretrain's ``CustomDataset`` reads it): crops of the photographs with one
+    shape each, labelled by the shape. ``num_train``/``num_val`` images per class;
+    the default seed differs from the detection set's, so no image is shared.
+
+    Deterministic for a given seed; an existing complete build is reused.
+    """
+    out = osp.join(root, 'imagenet')
+    stamp = osp.join(out, f'.built-{num_train}-{num_val}-{size}-{seed}')
+    if osp.exists(stamp):
+        return out
+    rng = np.random.default_rng(seed)
+    photos = load_photos()
+    for split, per_class in (('train', num_train), ('val', num_val)):
+        counts = [0] * len(CLASSES)
+        while min(counts) < per_class:
+            img, instances, _ = make_scene(rng, photos, size, max_objects=1)
+            label = instances[0][0]
+            if counts[label] == per_class:
+                continue
+            folder = osp.join(out, split, CLASSES[label])
+            os.makedirs(folder, exist_ok=True)
+            Image.fromarray(img).save(osp.join(folder, f'{counts[label]:04d}.jpg'),
+                                      quality=95)
+            counts[label] += 1
+    open(stamp, 'w').close()
+    return out
