@@ -268,6 +268,8 @@ def custom(heads, steps=((8, 1), (16, 1))):
     (dict(out_indices=24), 'out_indices \\(block indices\\) must be ints in '
                            '\\[-24, 23\\]'),
     (dict(out_indices=(3, -25)), 'must be ints in \\[-24, 23\\]'),
+    (dict(out_type='avg_featmap'), "out_type must be one of \\('featmap', "
+                                   "'cls_token'\\), got 'avg_featmap'"),
     (dict(layout='sequential', out_indices=12), 'must be ints in \\[-12, 11\\]'),
     (dict(frozen_stages=25), 'frozen_stages must be in \\[-1, 24\\]'),
     (dict(layout='shallow'), 'layout must be one of'),
