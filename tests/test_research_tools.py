@@ -70,16 +70,24 @@ class Recorder(ResidualBlock):
         return torch.zeros_like(x)
 
 
+def test_probe_masks_channels_that_skip_every_block():
+    stage = StepsStage([(4, 1), (8, 0)], lambda width, k: Recorder())
+    with probes.masked_input(stage, 6, 2):
+        out = stage(torch.ones(1, 8, 2, 2))
+    assert out[:, 6:].abs().sum() == 0 and out[:, :6].min() == 1
+
+
 def test_probe_masks_slow_and_fast_paths_of_a_stage():
     stage = StepsStage([(4, 1), (8, 1)], lambda width, k: Recorder())
     model = nn.Sequential(stage)
     x = torch.ones(1, 8, 2, 2)
-    with probes.masked_input(model, stage, 0, 3):  # slow path
+    with probes.masked_input(stage, 0, 3):  # slow path
         out = model(x)
     assert stage[0].seen[:, :3].abs().sum() == 0 and stage[0].seen[:, 3:].min() == 1
-    with probes.masked_input(model, stage, 5, 3):  # fast path: joins at step 2
+    with probes.masked_input(stage, 5, 3):  # fast path: joins at step 2
         out = model(x)
-    assert stage[0].seen.min() == 1
+    assert stage[0].seen.min() == 1  # step 1 sees channels 0..3 only
+    assert stage[1].seen[:, 5:].abs().sum() == 0 and stage[1].seen[:, :5].min() == 1
     assert out[:, 5:].abs().sum() == 0 and out[:, :5].min() == 1
     assert torch.equal(model(x), x)  # the hooks are gone
 
@@ -90,7 +98,7 @@ def test_probe_reaches_the_vit_segments_and_skips_blocks():
     x = torch.randn(3, 1, 28, 28)
     with torch.no_grad():
         plain = model(x)
-        with probes.masked_input(model, stage, 0, 4):
+        with probes.masked_input(stage, 0, 4):
             masked = model(x)
         with probes.skipped_blocks(list(stage)):
             skipped = model(x)

@@ -3,7 +3,7 @@ Tables 6-7): zero the first (slow path) or last (fast path) ``n`` input channels
 of a Steps stage, or skip blocks of one step, and measure accuracy.
 """
 from contextlib import ExitStack, contextmanager
-from typing import Dict, Iterator, List, Sequence
+from typing import Dict, List, Sequence
 
 import torch
 import torch.nn as nn
@@ -29,31 +29,37 @@ def pick_stage(model: nn.Module, index: int = -1) -> StepsStage:
                          f'{len(stages)} Steps stages') from None
 
 
-def _runners(model: nn.Module, stage: StepsStage) -> Iterator[StepsStage]:
-    """The stage objects whose forward receives ``stage``'s input: the stage, and
-    the unregistered segment stages through which ``StepsViT`` runs the same
-    blocks (they start with the same first block)."""
-    candidates = [m for m in model.modules() if isinstance(m, StepsStage)]
-    for module in model.modules():
-        candidates += [s for s in getattr(module, '_segments', ())]
-    for runner in candidates:
-        if len(runner) and len(stage) and runner[0] is stage[0]:
-            yield runner
+def _zero(x: torch.Tensor, dim: int, start: int, stop: int) -> torch.Tensor:
+    x = x.clone()  # the input may be a view of the caller's tensor
+    x.narrow(dim, start, stop - start).zero_()
+    return x
 
 
 @contextmanager
-def masked_input(model: nn.Module, stage: StepsStage, start: int, count: int):
-    """Zero channels ``start .. start+count-1`` of ``stage``'s input."""
-    if not 0 <= start and start + count <= stage.width:
-        raise ValueError(f'cannot mask channels {start}..{start + count - 1} of a '
-                         f'stage of width {stage.width}')
-    dim = stage.channel_dim
+def masked_input(stage: StepsStage, start: int, count: int):
+    """Zero channels ``start .. start+count-1`` of ``stage``'s input.
 
-    def pre_hook(module, inputs):
-        x = inputs[0].clone()
-        x.narrow(dim, start, count).zero_()
-        return (x,) + tuple(inputs[1:])
-    handles = [r.register_forward_pre_hook(pre_hook) for r in _runners(model, stage)]
+    The channels are zeroed where they enter the stage's computation: at the
+    input of the first block of the step they join (block pre-hooks; the stage's
+    own forward may run unhooked, as ``StepsViT`` runs it through segment
+    stages), and, for channels no step processes, at the stage output."""
+    stop, dim = start + count, stage.channel_dim
+    if not 0 <= start < stop <= stage.width:
+        raise ValueError(f'cannot mask channels {start}..{stop - 1} of a stage of '
+                         f'width {stage.width}')
+    handles, joined, first = [], 0, 0
+    for width, depth in stage.spec:
+        lo, hi = max(start, joined), min(stop, width)
+        if depth and lo < hi:
+            handles.append(stage[first].register_forward_pre_hook(
+                lambda m, inputs, lo=lo, hi=hi: (_zero(inputs[0], dim, lo, hi),)))
+        if depth:
+            joined = width
+        first += depth
+    if max(start, joined) < stop:  # trailing channels that skip every block
+        lo = max(start, joined)
+        handles.append(stage.register_forward_hook(
+            lambda m, inputs, out: _zero(out, dim, lo, stop)))
     try:
         yield
     finally:
@@ -111,9 +117,9 @@ def probe(model: nn.Module, x: torch.Tensor, y: torch.Tensor, stage_index: int =
     result = dict(unmasked=evaluate(model, x, y)[1], spec=stage.spec,
                   slow=[], fast=[], dropped=[])
     for n in mask_counts(stage):
-        with masked_input(model, stage, 0, n):
+        with masked_input(stage, 0, n):
             result['slow'].append(dict(channels=n, acc=evaluate(model, x, y)[1]))
-        with masked_input(model, stage, stage.width - n, n):
+        with masked_input(stage, stage.width - n, n):
             result['fast'].append(dict(channels=n, acc=evaluate(model, x, y)[1]))
     stage_cost = sum(d * w * w for w, d in stage.spec)
     for step, (width, depth) in enumerate(stage.spec):
