@@ -340,8 +340,9 @@ def parse_args(argv=None):
         description=__doc__.split('\n\n')[0],
         epilog=__doc__.split('\n\n', 1)[1], formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument('--mode', choices=('backbone', 'config'), default='backbone')
-    parser.add_argument('--models', help='comma-separated models timed as one group '
-                        '(default: the groups of --mode); backbone: '
+    parser.add_argument('--models', help='comma-separated models timed as one group, '
+                        'groups separated by ";" (default: the groups of --mode); '
+                        'backbone: '
                         f'{", ".join(BACKBONES)}; config: {", ".join(CONFIGS)}')
     parser.add_argument('--baseline', help='ratios to this model (default: the '
                         'first of each group)')
@@ -378,7 +379,8 @@ def main(argv=None):
         torch.set_num_threads(args.threads)
     if args.device.startswith('cuda'):
         torch.backends.cudnn.benchmark = True
-    groups = [args.models.split(',')] if args.models else GROUPS[args.mode]
+    groups = [g.split(',') for g in args.models.split(';')] if args.models \
+        else GROUPS[args.mode]
     print(describe(args), flush=True)
     start = time.time()
 

@@ -88,6 +88,6 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
             q, k, v, attn_mask=None if mask is None else mask.to(q.dtype))
     scores = (q * q.shape[-1] ** -0.5) @ k.transpose(-2, -1)
     if mask is not None:
-        scores = (scores.view(-1, *mask.shape) + mask.to(scores.dtype)
-                  ).view(scores.shape)
+        # in place: the matmul's backward does not need its output
+        scores.view(-1, *mask.shape).add_(mask.to(scores.dtype))
     return scores.softmax(-1) @ v

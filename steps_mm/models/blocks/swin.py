@@ -28,6 +28,14 @@ def window_partition(x: torch.Tensor, window: int) -> torch.Tensor:
     return x.permute(0, 1, 3, 2, 4, 5).reshape(-1, window * window, C)
 
 
+@torch.fx.wrap  # an FX leaf: whether to pad depends on the traced sizes
+def pad_to_windows(x: torch.Tensor, window: int) -> torch.Tensor:
+    """(B, H, W, C) zero-padded at the bottom/right to multiples of ``window``;
+    ``x`` itself when they are (``F.pad`` copies even when it pads nothing)."""
+    pad_h, pad_w = -x.shape[1] % window, -x.shape[2] % window
+    return F.pad(x, (0, 0, 0, pad_w, 0, pad_h)) if pad_h or pad_w else x
+
+
 def window_reverse(windows: torch.Tensor, window: int, H: int, W: int) -> torch.Tensor:
     """The inverse of ``window_partition``: -> (B, H, W, C)."""
     C = windows.shape[-1]
@@ -130,7 +138,7 @@ class ShiftWindowMSA(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _, H, W, _ = x.shape
         window, shift = self.window_size, self.shift_size
-        x = F.pad(x, (0, 0, 0, -W % window, 0, -H % window))
+        x = pad_to_windows(x, window)
         Hp, Wp = x.shape[1:3]
         mask = None
         if shift:
