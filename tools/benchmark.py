@@ -68,7 +68,7 @@ CONFIGS = {
     'UperNet-Steps-DeiT-S':
         'configs/vit_steps-deit-s16_mln_upernet_8xb2-160k_ade20k-512x512.py',
     'UperNet-mmseg-ViT-S':
-        'mmseg::vit/vit_deit-s16_mln_upernet_8xb2-80k_ade20k-512x512.py',
+        'mmseg::vit/vit_deit-s16_mln_upernet_8xb2-160k_ade20k-512x512.py',
 }
 GROUPS = {  # the first model of a group is its baseline
     'backbone': [['ConvNeXt-T', 'Steps-ConvNeXt-T'],
@@ -132,7 +132,7 @@ def _config_bench(name: str, path: str, options, batch: int, device: str) -> Ben
     from mmengine.config import Config
     from mmengine.model import revert_sync_batchnorm
     import steps_mm  # noqa: F401
-    cfg = Config.fromfile(path if '::' in path else osp.join(_ROOT, path))
+    cfg = Config.fromfile(_config_path(path))
     scope = cfg.get('default_scope', 'mmdet')
     if scope == 'mmseg':
         from mmseg.registry import MODELS
@@ -160,6 +160,16 @@ def _config_bench(name: str, path: str, options, batch: int, device: str) -> Ben
         outs = model(**batch_data, mode='tensor')
         return sum(o.float().sum() for o in _tensors(outs))
     return Bench(name, model, run, _attention_context(options))
+
+
+def _config_path(path: str) -> str:
+    """A file of this repository, or ``mmdet::x.py``: a config mmdet ships."""
+    if '::' not in path:
+        return osp.join(_ROOT, path)
+    import importlib
+    package, rel = path.split('::')
+    root = osp.dirname(importlib.import_module(package).__file__)
+    return osp.join(root, '.mim', 'configs', rel)
 
 
 def _det_inputs(batch: int, h: int, w: int) -> dict:
