@@ -8,7 +8,7 @@ mode (``--mode config``) times whole models built from configs (Mask R-CNN at
 own; ratios are to the group's first model (``--baseline`` picks another).
 
     python tools/benchmark.py                          # the backbone groups, CPU
-    python tools/benchmark.py --mode config --batch 1  # Mask R-CNN, UperNet
+    python tools/benchmark.py --mode config            # Mask R-CNN, UperNet
     python tools/benchmark.py --models Swin-T,Steps-Swin-T,Swin-T+explicit
     python tools/benchmark.py --device cuda            # fp32 and fp16 autocast
 
@@ -358,7 +358,7 @@ def parse_args(argv=None):
                         'first of each group)')
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument('--batch', type=int, help='default: 8 on CPU, 64 on CUDA '
-                        '(config mode: 1 on CPU, 2 on CUDA)')
+                        '(config mode: 2; UperNet trains with BN, which needs 2)')
     parser.add_argument('--iters', type=int, default=1, help='steps per timing')
     parser.add_argument('--repeats', type=int, default=5, help='timings per model')
     parser.add_argument('--warmup', type=int, default=2, help='untimed steps first')
@@ -379,7 +379,7 @@ def parse_args(argv=None):
     precision = args.precision or ('both' if gpu else 'fp32')
     args.precision = ['fp32', 'amp'] if precision == 'both' else [precision]
     if args.batch is None:
-        args.batch = (2 if gpu else 1) if args.mode == 'config' else (64 if gpu else 8)
+        args.batch = 2 if args.mode == 'config' else (64 if gpu else 8)
     return args
 
 
