@@ -132,8 +132,11 @@ def test_metafile_lists_every_shipped_config():
     for config in usable:
         entry = entries[metafile.entry_name(config, ROOT)]
         assert entry['Config'] == osp.relpath(config, ROOT)
-        assert entry['Metadata']['FLOPs'] > entry['Metadata'][
-            'Backbone FLOPs'] > 0
+        meta = entry['Metadata']
+        assert meta['FLOPs'] >= meta['Backbone FLOPs'] > 0
+        if meta['Input Shape'] == '1x3x224x224':  # an ImageNet classifier: the
+            # mmpretrain model and the Table-1 model count the same
+            assert meta['FLOPs'] == meta['Backbone FLOPs']
 
 
 def test_metafile_parameters_match_a_cheap_config():
