@@ -135,8 +135,9 @@ def test_metafile_lists_every_shipped_config():
         meta = entry['Metadata']
         assert meta['FLOPs'] >= meta['Backbone FLOPs'] > 0
         if meta['Input Shape'] == '1x3x224x224':  # an ImageNet classifier: the
-            # mmpretrain model and the Table-1 model count the same
-            assert meta['FLOPs'] == meta['Backbone FLOPs']
+            # mmpretrain model and the Table-1 model count the same, but for
+            # mmpretrain's pooling op (counted; a mean counts zero)
+            assert meta['FLOPs'] == pytest.approx(meta['Backbone FLOPs'], rel=1e-4)
 
 
 def test_metafile_parameters_match_a_cheap_config():
