@@ -157,6 +157,11 @@ def test_mim_reads_the_model_index():
     assert set(frame.index) == set(metafile.read_entries())
     assert (frame['model'] == 'stepsnet').all()
     assert {'flops', 'parameters', 'input_shape', 'paper'} <= set(frame.columns)
+    # the command itself (from the repository root with the editable install)
+    out = subprocess.run([sys.executable, '-m', 'mim', 'search', 'steps_mm',
+                          '--field', 'flops'], cwd=ROOT, capture_output=True,
+                         text=True, check=True).stdout
+    assert 'config id: mask-rcnn_steps-swin-t-p4-w7_fpn_1x_coco' in out
 
 
 def test_cli_prints_a_breakdown_and_writes_json(tmp_path):
