@@ -4,6 +4,7 @@ mmpretrain recipe with only the backbone swapped, built through mmpretrain's
 registry; and the det/seg configs that fine-tune from what they write."""
 import glob
 import inspect
+import json
 import os.path as osp
 import re
 import subprocess
@@ -165,3 +166,21 @@ def test_the_torchvision_stand_in_is_never_global():
     has it: the real one, or an ImportError (never the stand-in)."""
     out = run_python('import torchvision; print(torchvision.__version__)')
     assert 'standin' not in out.stdout
+
+
+def test_gpu_hours_tool_times_the_recipes_training_step(tmp_path):
+    configs = [osp.join(ROOT, 'configs', 'imagenet', f'{n}_8xb32_in1k.py')
+               for n in ('resnet18', 'steps-resnet18')]
+    out = subprocess.run(
+        [sys.executable, osp.join(ROOT, 'tools', 'gpu_hours.py'), *configs,
+         '--batch', '2', '--steps', '2', '--warmup', '1', '--out', str(tmp_path)],
+        capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    rows = json.load(open(tmp_path / 'gpu_hours.json'))
+    assert [r['config'] for r in rows] == [osp.relpath(c, ROOT) for c in configs]
+    for row in rows:
+        assert row['batch'] == 2 and row['epochs'] == 100  # the recipe's schedule
+        assert row['images_per_second'] > 0
+        assert row['device_hours'] == pytest.approx(
+            100 * 1_281_167 / row['images_per_second'] / 3600)
+    assert '| resnet18_8xb32_in1k.py | 2 |' in out.stdout
