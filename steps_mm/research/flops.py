@@ -154,7 +154,8 @@ class TwoStageDetector(_Parts):
         h, w = image_shape
         gen = torch.Generator().manual_seed(0)
         xy = torch.rand(NUM_PROPOSALS, 2, generator=gen) * torch.tensor([w * .8, h * .8])
-        wh = torch.rand(NUM_PROPOSALS, 2, generator=gen) * torch.tensor([w * .2, h * .2]) + 8
+        wh = torch.rand(NUM_PROPOSALS, 2, generator=gen) * torch.tensor([w * .2, h * .2])
+        wh = wh + 8  # at least 8 px
         self.register_buffer('boxes', torch.cat([xy, xy + wh], 1), persistent=False)
 
     def forward(self, images):

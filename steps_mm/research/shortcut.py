@@ -47,8 +47,8 @@ class _StageRecorder:
             self.z0 = x.detach()
         elif first and x.size(dim) > self.z0.size(dim):
             have = self.z0.size(dim)
-            self.z0 = torch.cat([self.z0, x.detach().narrow(dim, have, x.size(dim) - have)],
-                                dim)
+            fresh = x.detach().narrow(dim, have, x.size(dim) - have)
+            self.z0 = torch.cat([self.z0, fresh], dim)
 
     def see_state(self, k: int, state: torch.Tensor):
         step, width, _ = self.steps[k]
@@ -184,7 +184,8 @@ def plot_study(runs: List[Dict], out_dir: str) -> str:
             for phase, style in (('init', ':'), ('trained', '-')):
                 if phase in run:
                     recs = run[phase]
-                    label = f"{run['layout']} ({'init' if phase == 'init' else 'trained'})"
+                    when = 'init' if phase == 'init' else 'trained'
+                    label = f"{run['layout']} ({when})"
                     ax.plot([r['depth'] for r in recs], [r['gamma'] for r in recs],
                             style, color=colours.get(run['layout']), label=label)
         ax.set_title(f'DeiT-like, {depth} blocks')

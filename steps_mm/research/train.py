@@ -34,7 +34,8 @@ def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: float =
     learning rate, gradient norm clipped at 1; returns the number of steps.
     The shuffling is seeded, so a run repeats exactly on the same machine."""
     steps_per_epoch = -(-len(y) // batch_size)
-    total = max_steps if max_steps is not None else max(1, round(epochs * steps_per_epoch))
+    total = max_steps if max_steps is not None else \
+        max(1, round(epochs * steps_per_epoch))
     generator = torch.Generator().manual_seed(seed)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, total)
