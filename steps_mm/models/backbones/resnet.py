@@ -57,6 +57,10 @@ class StepsResNet(StepsBackbone):
         zero_init_residual: with the default ``init_cfg``, ``init_weights`` sets
             the last norm of every block to 0, so blocks start as the identity.
         with_cp: gradient checkpointing per block.
+        channels_last: NHWC memory for weights and inputs (faster convs on
+            CPU; outputs are NCHW tensors in channels-last memory).
+        compile: ``True`` or ``torch.compile`` options (a dict): compile the
+            whole backbone at its first call (same outputs as eager).
     """
 
     arch_settings = {
@@ -78,7 +82,8 @@ class StepsResNet(StepsBackbone):
                  norm_cfg: dict = dict(type='BN', requires_grad=True),
                  norm_eval: bool = False, frozen_stages: int = -1,
                  zero_init_residual: bool = True, with_cp: bool = False,
-                 init_cfg=None):
+                 init_cfg=None, channels_last: bool = False,
+                 compile: Union[bool, dict] = False):
         if depth not in self.arch_settings:
             raise ValueError(f'StepsResNet: invalid depth {depth!r}; choose one of '
                              f'{sorted(self.arch_settings)}')
@@ -86,7 +91,8 @@ class StepsResNet(StepsBackbone):
         if init_cfg is None:
             init_cfg = [dict(type='Kaiming', layer='Conv2d'),
                         dict(type='Constant', layer=['_BatchNorm', 'GroupNorm'], val=1)]
-        super().__init__(self.arch_settings[depth], layout, with_cp, init_cfg)
+        super().__init__(self.arch_settings[depth], layout, with_cp, init_cfg,
+                         compile)
         self.depth = depth
         self.zero_init_residual = zero_init_residual
         specs = self.stage_specs()
@@ -122,6 +128,7 @@ class StepsResNet(StepsBackbone):
                 spec, lambda w, k, r=stage_rates[1:]: block(
                     w, w, drop_path_rate=r[k], norm_cfg=norm_cfg)))
             in_width = width
+        self.use_channels_last(channels_last)
         self._freeze()
 
     def init_weights(self):
