@@ -59,14 +59,16 @@ def _shape_mask(rng, label: int, size: int, box: Tuple[int, int, int, int]):
     return np.asarray(canvas, dtype=bool)
 
 
-def make_scene(rng, photos: List[np.ndarray], size: int, max_objects: int = 3):
-    """One image, its instances ``(label, mask)`` (visible part) and its label map."""
+def make_scene(rng, photos: List[np.ndarray], size: int, max_objects: int = 3,
+               sides: Tuple[float, float] = (0.2, 0.5)):
+    """One image, its instances ``(label, mask)`` (visible part) and its label map;
+    object sides are drawn from ``sides`` (fractions of ``size``)."""
     img = _random_crop(rng, photos[rng.integers(len(photos))], size).astype(np.float32)
     instances = []
     occupied = np.zeros((size, size), bool)
     for _ in range(int(rng.integers(1, max_objects + 1))):
         label = int(rng.integers(len(CLASSES)))
-        side = int(rng.integers(size // 5, size // 2))
+        side = int(rng.integers(int(size * sides[0]), int(size * sides[1])))
         x0, y0 = (int(v) for v in rng.integers(0, size - side, 2))
         mask = _shape_mask(rng, label, size, (x0, y0, x0 + side - 1, y0 + side - 1))
         texture = _random_crop(rng, photos[rng.integers(len(photos))], size)
@@ -142,13 +144,13 @@ def build_classification_dataset(root: str, num_train: int = 64, num_val: int = 
                                  size: int = 112, seed: int = 1) -> str:
     """Write ``root/imagenet/{train,val}/<class>/*.jpg`` (ImageNet's folder layout,
     as mmpretrain's ``CustomDataset`` reads it): crops of the photographs with one
-    shape each, labelled by the shape. ``num_train``/``num_val`` images per class;
+    large shape each, labelled by the shape. ``num_train``/``num_val`` images per class;
     the default seed differs from the detection set's, so no image is shared.
 
     Deterministic for a given seed; an existing complete build is reused.
     """
     out = osp.join(root, 'imagenet')
-    stamp = osp.join(out, f'.built-{num_train}-{num_val}-{size}-{seed}')
+    stamp = osp.join(out, f'.built-v2-{num_train}-{num_val}-{size}-{seed}')
     if osp.exists(stamp):
         return out
     rng = np.random.default_rng(seed)
@@ -156,7 +158,9 @@ def build_classification_dataset(root: str, num_train: int = 64, num_val: int = 
     for split, per_class in (('train', num_train), ('val', num_val)):
         counts = [0] * len(CLASSES)
         while min(counts) < per_class:
-            img, instances, _ = make_scene(rng, photos, size, max_objects=1)
+            # object-centric, as ImageNet: the shape spans 40-80% of the side
+            img, instances, _ = make_scene(rng, photos, size, max_objects=1,
+                                           sides=(0.4, 0.8))
             label = instances[0][0]
             if counts[label] == per_class:
                 continue
