@@ -30,7 +30,7 @@ def describe(config: str) -> str:
     from mmengine.registry import MODELS, init_default_scope
 
     from steps_mm.analysis import count_flops, count_params
-    from steps_mm.models import StepsImageClassifier
+    from steps_mm.research.flops import table1_classifier
 
     cfg = Config.fromfile(config)
     init_default_scope(cfg.default_scope)
@@ -38,11 +38,7 @@ def describe(config: str) -> str:
     backbone = dict(cfg.model.backbone, init_cfg=None)
     cfg.model.backbone = backbone
     model = MODELS.build(cfg.model)
-    classifier = StepsImageClassifier(
-        {k: v for k, v in backbone.items() if k not in (
-            'out_indices', 'gap_before_final_norm', 'out_type', 'final_norm',
-            'frozen_stages', 'norm_eval', 'norm_cfg', 'with_cp', 'init_cfg',
-            'drop_path_rate', 'interpolate_mode', 'img_size')})
+    classifier = table1_classifier(backbone)
     arch = backbone.get('arch', backbone.get('depth'))
     return (f'| [{osp.basename(config)}](configs/{osp.basename(config)}) | '
             f'{backbone["type"]} {arch} | {backbone.get("layout", "steps")} | '
