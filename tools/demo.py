@@ -34,7 +34,8 @@ JOBS = {
 }
 
 
-PROGRESS = re.compile(r'Iter\((train|test|val)\) +\[ *(\d+)/(\d+)\]')
+# mmdet/mmseg log iterations, mmpretrain epochs: Iter(train) [ 10/240], Epoch(train) [3][10/12]
+PROGRESS = re.compile(r'(?:Iter|Epoch)\((train|test|val)\) +(\[\d+\])?\[ *(\d+)/(\d+)\]')
 ETA, LOSS = re.compile(r'\beta: (\S+)'), re.compile(r'\bloss: ([\d.]+)')
 
 
@@ -52,7 +53,8 @@ def run(cmd, log_file):
             match = PROGRESS.search(line)
             if match:
                 eta, loss = ETA.search(line), LOSS.search(line)
-                print('    {} {}/{}'.format(*match.groups())
+                stage, epoch, i, n = match.groups()
+                print(f'    {stage} {"epoch " + epoch[1:-1] + " " if epoch else ""}{i}/{n}'
                       + (f'  loss {loss.group(1)}' if loss else '')
                       + (f'  eta {eta.group(1)}' if eta else ''), flush=True)
             elif any(k in line for k in ('AutoAmpOptimWrapper:', 'load_pretrained',
