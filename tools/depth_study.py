@@ -11,7 +11,6 @@ machine (64 minutes were measured with the cores shared by other jobs); --quick
 about 15 seconds. --out DIR writes depth_study.json, shallow_losses.png and
 depth_accuracy.png.
 """
-import argparse
 import os.path as osp
 import sys
 
@@ -19,10 +18,8 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 def main():
-    parser = argparse.ArgumentParser(
-        description=__doc__.split('\n\n')[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=__doc__.split('\n\n', 1)[1])
+    from steps_mm.research.report import tool_parser
+    parser = tool_parser(__doc__)
     parser.add_argument('--quick', action='store_true',
                         help='the small grid of the tests (about a minute)')
     parser.add_argument('--seeds', help='comma-separated seeds, e.g. 0,1,2')

