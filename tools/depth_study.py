@@ -6,8 +6,8 @@ Fig. 1). Markdown on stdout, progress on stderr.
 
     python tools/depth_study.py [--quick] [--seeds 0,1] [--out DIR]
 
-The default grid (3 seeds) should take about 20 minutes on an idle 2-core
-machine (64 minutes were measured with the cores shared by other jobs); --quick
+The default grid (3 seeds, one thread) took 13 minutes on this project's 2-core
+machine (64 minutes with the cores shared by other sessions' jobs); --quick
 about 15 seconds. --out DIR writes depth_study.json, shallow_losses.png and
 depth_accuracy.png.
 """
