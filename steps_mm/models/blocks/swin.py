@@ -188,3 +188,12 @@ class SwinBlock(ResidualBlock):
     def residual(self, x: torch.Tensor) -> torch.Tensor:
         attn = self.drop_path(self.attn(self.norm1(x)))
         return attn + self.drop_path(self.ffn(self.norm2(x + attn)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # as ``x + residual(x)``, with the adds in place into the branches'
+        # fresh outputs (their last ops' backward does not read them)
+        mid = self.drop_path(self.attn(self.norm1(x)))
+        mid += x
+        out = self.drop_path(self.ffn(self.norm2(mid)))
+        out += mid
+        return out
