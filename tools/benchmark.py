@@ -11,6 +11,7 @@ own; ratios are to the group's first model (``--baseline`` picks another).
     python tools/benchmark.py --mode config            # Mask R-CNN, UperNet
     python tools/benchmark.py --models Swin-T,Steps-Swin-T,Swin-T+explicit
     python tools/benchmark.py --device cuda            # fp32 and fp16 autocast
+    python tools/benchmark.py --breakdown              # + where the time goes
 
 A model name may carry options after '+': ``+explicit`` (matmul + softmax
 attention instead of the fused kernel), ``+cl`` (channels_last input and
@@ -18,7 +19,9 @@ weights), ``+compile`` (torch.compile of the backbone). Results go to
 ``--out``.md / .json / .png (a Markdown table, the raw numbers, a bar plot).
 Peak memory is what a step allocates beyond what existed before it: the CUDA
 allocator's peak on CUDA; on CPU the running sum of the tensor allocations and
-frees that torch's profiler records (one extra, untimed step).
+frees that torch's profiler records (one extra, untimed step). ``--breakdown``
+sums each op's self time into categories (matmul & conv, attention, copies,
+norms, elementwise) and shows them against the baseline's.
 """
 import argparse
 import contextlib
@@ -37,7 +40,9 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 C, S, R, V = 'StepsConvNeXt', 'StepsSwinTransformer', 'StepsResNet', 'StepsViT'
 _DENSE = dict(out_indices=(0, 1, 2, 3), gap_before_final_norm=False)
 # Backbone mode: name -> backbone config (ours: every stage's NCHW map; the
-# peers as mmdet / mmseg build them for dense prediction).
+# peers as mmdet / mmseg build them for dense prediction, with the settings that
+# change the work of a training step made equal to ours: mmdet's Swin defaults
+# to drop path 0.1, its ResNet to BatchNorm frozen in eval mode).
 BACKBONES = {
     'ConvNeXt-T': dict(type=C, arch='tiny', layout='sequential', **_DENSE),
     'Steps-ConvNeXt-T': dict(type=C, arch='tiny', layout='steps', **_DENSE),
@@ -45,10 +50,11 @@ BACKBONES = {
     'Steps-Swin-T': dict(type=S, arch='tiny', layout='steps', **_DENSE),
     'mmdet-Swin-T': dict(type='mmdet.SwinTransformer', embed_dims=96,
                          depths=[2, 2, 6, 2], num_heads=[3, 6, 12, 24],
-                         window_size=7, out_indices=(0, 1, 2, 3)),
+                         window_size=7, out_indices=(0, 1, 2, 3),
+                         drop_path_rate=0.),
     'ResNet-50': dict(type=R, depth=50, layout='sequential'),
     'Steps-ResNet-50': dict(type=R, depth=50, layout='steps'),
-    'mmdet-ResNet-50': dict(type='mmdet.ResNet', depth=50),
+    'mmdet-ResNet-50': dict(type='mmdet.ResNet', depth=50, norm_eval=False),
     'DeiT-S': dict(type=V, arch='deit-small', layout='sequential'),
     'Steps-DeiT-S': dict(type=V, arch='deit-small', layout='steps'),
     'mmseg-ViT-S': dict(type='mmseg.VisionTransformer', img_size=224,
@@ -128,7 +134,8 @@ def _backbone_bench(name: str, cfg: dict, options, batch: int, size: Tuple[int, 
     return Bench(name, model, run, _attention_context(options))
 
 
-def _config_bench(name: str, path: str, options, batch: int, device: str) -> Bench:
+def _config_bench(name: str, path: str, options, batch: int, device: str,
+                  size=None) -> Bench:
     from mmengine.config import Config
     from mmengine.model import revert_sync_batchnorm
     import steps_mm  # noqa: F401
@@ -149,7 +156,7 @@ def _config_bench(name: str, path: str, options, batch: int, device: str) -> Ben
         model = model.to(memory_format=torch.channels_last)
     if 'compile' in options:
         model.backbone.compile()
-    h, w = SIZES[name.split('-')[0]]
+    h, w = (size, size) if size else SIZES[name.split('-')[0]]
     data = (_seg_inputs if scope == 'mmseg' else _det_inputs)(batch, h, w)
 
     def run(train):
@@ -210,14 +217,17 @@ def _attention_context(options):
     return explicit_attention
 
 
-def build(name: str, mode: str, batch: int, device: str) -> Bench:
+def build(name: str, mode: str, batch: int, device: str, size=None) -> Bench:
+    """The ``Bench`` of a model name of ``mode``; ``size``: the image side
+    (default: 224 for backbones, each config's ``SIZES``)."""
     base, options = _split_name(name)
     table = BACKBONES if mode == 'backbone' else CONFIGS
     if base not in table:
         raise SystemExit(f'unknown {mode} model {base!r}; choose from {sorted(table)}')
     if mode == 'backbone':
-        return _backbone_bench(name, table[base], options, batch, (224, 224), device)
-    return _config_bench(name, table[base], options, batch, device)
+        size = size or 224
+        return _backbone_bench(name, table[base], options, batch, (size, size), device)
+    return _config_bench(name, table[base], options, batch, device, size)
 
 
 # ---- measuring ----------------------------------------------------------------
@@ -252,6 +262,66 @@ def profile_table(bench: Bench, train: bool, autocast, top: int) -> str:
                                      max_name_column_width=48)
 
 
+# Op categories of ``--breakdown``: what the time of a step is spent on.
+_MATMUL = ('mm', 'addmm', 'bmm', 'baddbmm', 'convolution_backward',
+           'mkldnn_convolution', '_slow_conv2d_forward', '_slow_conv2d_backward',
+           'cudnn_convolution', '_convolution_depthwise')
+_COPY = ('copy_', 'cat', 'clone', 'contiguous', 'index_select', 'roll',
+         'constant_pad_nd', 'index_add_', 'index', 'repeat')
+CATEGORIES = ('matmul & conv', 'attention', 'copies & layout', 'norms',
+              'activations & elementwise')
+
+
+def op_category(name: str) -> str:
+    """The ``CATEGORIES`` entry of an aten op (``aten::mm`` -> 'matmul & conv')."""
+    op = name.split('::')[-1]
+    if op in _MATMUL or op.startswith(('_slow_conv', 'thnn_conv')):
+        return 'matmul & conv'
+    if 'attention' in op or op.startswith(('_softmax', 'softmax')):
+        return 'attention'
+    if op in _COPY:
+        return 'copies & layout'
+    if 'norm' in op:
+        return 'norms'
+    return 'activations & elementwise'
+
+
+def breakdown(bench: Bench, train: bool, autocast, steps: int = 3) -> Dict[str, float]:
+    """Milliseconds of self CPU time per op category, the median of ``steps``
+    profiled steps (where the time goes, comparable across models)."""
+    from torch.profiler import ProfilerActivity, profile
+    runs = []
+    for _ in range(steps):
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            bench.step(train, autocast)
+        ms = dict.fromkeys(CATEGORIES, 0.)
+        for event in prof.key_averages():
+            if event.key.startswith('aten::'):
+                ms[op_category(event.key)] += event.self_cpu_time_total / 1e3
+        runs.append(ms)
+    return {c: statistics.median(r[c] for r in runs) for c in CATEGORIES}
+
+
+def breakdown_table(rows: List[dict], key: str) -> str:
+    """Markdown: per category, each model's ms and its ratio to the baseline's."""
+    rows = [r for r in rows if f'{key}_breakdown' in r]
+    head = ['category'] + [r['model'] for r in rows]
+    lines = [f'{key}, ms per step by op category (x baseline):',
+             '| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
+    for cat in CATEGORIES + ('total',):
+        cells = [cat]
+        for r in rows:
+            ms = r[f'{key}_breakdown']
+            value = sum(ms.values()) if cat == 'total' else ms[cat]
+            base = next(b for b in rows if b['model'] == r['baseline'])
+            base_ms = base[f'{key}_breakdown']
+            base_value = sum(base_ms.values()) if cat == 'total' else base_ms[cat]
+            cells.append(f'{value:.0f}' + (f' ({value / base_value:.2f}x)'
+                                           if base_value and r is not base else ''))
+        lines.append('| ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines)
+
+
 def measure(benches: List[Bench], train: bool, args, autocast, progress) -> Dict:
     """Median seconds per image of each model, timed interleaved."""
     sync = torch.cuda.synchronize if args.device.startswith('cuda') else (lambda: None)
@@ -275,7 +345,7 @@ def measure(benches: List[Bench], train: bool, args, autocast, progress) -> Dict
 def run_group(names: List[str], baseline: str, args, progress) -> List[dict]:
     """Rows of the group's models, per precision: img/s, ratio, peak memory."""
     torch.manual_seed(0)
-    benches = [build(n, args.mode, args.batch, args.device) for n in names]
+    benches = [build(n, args.mode, args.batch, args.device, args.size) for n in names]
     rows = []
     for precision in args.precision:
         autocast = torch.autocast(
@@ -293,10 +363,15 @@ def run_group(names: List[str], baseline: str, args, progress) -> List[dict]:
                 if args.memory:
                     row[f'{key}_peak_mib'] = peak_memory(
                         bench, train, autocast, args.device) / 2 ** 20
+                if args.breakdown:
+                    row[f'{key}_breakdown'] = breakdown(bench, train, autocast)
                 if args.profile:
                     print(f'\n{bench.name}, {key}, {precision}: top {args.profile} '
                           f'ops\n' + profile_table(bench, train, autocast, args.profile),
                           flush=True)
+        if args.breakdown:
+            for key in ['infer', 'train'] if args.train else ['infer']:
+                print('\n' + breakdown_table(list(group.values()), key), flush=True)
         rows += group.values()
     return rows
 
@@ -341,7 +416,9 @@ def plot(rows: List[dict], args, path: str) -> None:
 def describe(args) -> str:
     device = torch.cuda.get_device_name() if args.device.startswith('cuda') \
         else f'cpu, {torch.get_num_threads()} threads'
-    return (f'{args.mode} mode, {device}, batch {args.batch}, '
+    size = f', {args.size}x{args.size}' if args.size else (
+        ', 224x224' if args.mode == 'backbone' else '')
+    return (f'{args.mode} mode, {device}, batch {args.batch}{size}, '
             f'median of {args.repeats}')
 
 
@@ -359,6 +436,11 @@ def parse_args(argv=None):
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument('--batch', type=int, help='default: 8 on CPU, 64 on CUDA '
                         '(config mode: 2; UperNet trains with BN, which needs 2)')
+    parser.add_argument('--size', type=int,
+                        help='square image side (default: 224 for backbones, '
+                        '800x1333 Mask R-CNN, 512x512 UperNet); a small one '
+                        '(--size 64 --batch 1) weighs the per-op host overhead, '
+                        'which bounds a GPU step whose kernels have little work')
     parser.add_argument('--iters', type=int, default=1, help='steps per timing')
     parser.add_argument('--repeats', type=int, default=5, help='timings per model')
     parser.add_argument('--warmup', type=int, default=2, help='untimed steps first')
@@ -372,6 +454,10 @@ def parse_args(argv=None):
                         help='skip the peak-memory step')
     parser.add_argument('--profile', type=int, default=0, metavar='N',
                         help='print the N ops of each step that take most time')
+    parser.add_argument('--breakdown', action='store_true',
+                        help='print where the time of a step goes: ms per op '
+                        'category (matmul & conv, attention, copies, norms, '
+                        'elementwise), median of 3 profiled steps')
     parser.add_argument('--out', default='work_dirs/benchmark/result',
                         help='prefix of the .md, .json and .png outputs')
     args = parser.parse_args(argv)
