@@ -16,7 +16,7 @@ FAST = ['--threads', '1', '--batch', '1', '--repeats', '2', '--warmup', '0']
 def test_backbone_mode_writes_ratios_breakdown_table_json_and_plot(tmp_path, capsys):
     out = str(tmp_path / 'bench')
     benchmark.main(FAST + ['--models', 'DeiT-S,Steps-DeiT-S;Swin-T+explicit',
-                           '--size', '32', '--breakdown', '--out', out])
+                           '--size', '32', '--breakdown', '--count-ops', '--out', out])
     result = json.load(open(out + '.json'))
     rows = {r['model']: r for r in result['rows']}
     assert list(rows) == ['DeiT-S', 'Steps-DeiT-S', 'Swin-T+explicit']
@@ -31,12 +31,17 @@ def test_backbone_mode_writes_ratios_breakdown_table_json_and_plot(tmp_path, cap
         ms = steps[f'{key}_breakdown']
         assert set(ms) == set(benchmark.CATEGORIES)
         assert ms['matmul & conv'] > 0 and ms['attention'] > 0
+    # twice the blocks dispatch about twice the ops; backward adds more
+    base = rows['DeiT-S']
+    assert 1.8 < steps['infer_ops'] / base['infer_ops'] < 2.2
+    assert steps['train_ops'] > 2 * steps['infer_ops']
     # training does more matmul work than inference
     assert steps['train_breakdown']['matmul & conv'] > steps['infer_breakdown']['matmul & conv']
     assert '32x32' in result['setup'] and 'batch 1' in result['setup']
     printed = capsys.readouterr().out
     assert 'train, ms per step by op category' in printed
-    assert '| Steps-DeiT-S | DeiT-S | fp32 |' in open(out + '.md').read()
+    table = open(out + '.md').read()
+    assert '| Steps-DeiT-S | DeiT-S | fp32 |' in table and 'train ops |' in table
     assert osp.getsize(out + '.png') > 1000
 
 

@@ -322,6 +322,23 @@ def breakdown_table(rows: List[dict], key: str) -> str:
     return '\n'.join(lines)
 
 
+def count_ops(bench: Bench, train: bool, autocast) -> int:
+    """The aten ops one step dispatches (forward and backward): what a
+    launch-bound GPU step pays for, kernel by kernel."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Counter(TorchDispatchMode):
+        count = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            Counter.count += 1
+            return func(*args, **(kwargs or {}))
+
+    with Counter():
+        bench.step(train, autocast)
+    return Counter.count
+
+
 def measure(benches: List[Bench], train: bool, args, autocast, progress) -> Dict:
     """Median seconds per image of each model, timed interleaved."""
     sync = torch.cuda.synchronize if args.device.startswith('cuda') else (lambda: None)
@@ -365,6 +382,8 @@ def run_group(names: List[str], baseline: str, args, progress) -> List[dict]:
                         bench, train, autocast, args.device) / 2 ** 20
                 if args.breakdown:
                     row[f'{key}_breakdown'] = breakdown(bench, train, autocast)
+                if args.count_ops:
+                    row[f'{key}_ops'] = count_ops(bench, train, autocast)
                 if args.profile:
                     print(f'\n{bench.name}, {key}, {precision}: top {args.profile} '
                           f'ops\n' + profile_table(bench, train, autocast, args.profile),
@@ -381,7 +400,8 @@ def markdown(rows: List[dict], args) -> str:
     modes = ['infer', 'train'] if args.train else ['infer']
     head = ['model', 'baseline', 'precision']
     for m in modes:
-        head += [f'{m} img/s', f'{m} ratio'] + ([f'{m} peak MiB'] if args.memory else [])
+        head += [f'{m} img/s', f'{m} ratio'] + ([f'{m} peak MiB'] if args.memory else []) \
+            + ([f'{m} ops'] if args.count_ops else [])
     lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
     for row in rows:
         cells = [row['model'], row['baseline'], row['precision']]
@@ -389,6 +409,8 @@ def markdown(rows: List[dict], args) -> str:
             cells += [f'{row[f"{m}_img_s"]:.2f}', f'{row[f"{m}_ratio"]:.2f}']
             if args.memory:
                 cells.append(f'{row[f"{m}_peak_mib"]:.0f}')
+            if args.count_ops:
+                cells.append(f'{row[f"{m}_ops"]:,}')
         lines.append('| ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines)
 
@@ -458,6 +480,9 @@ def parse_args(argv=None):
                         help='print where the time of a step goes: ms per op '
                         'category (matmul & conv, attention, copies, norms, '
                         'elementwise), median of 3 profiled steps')
+    parser.add_argument('--count-ops', action='store_true',
+                        help='count the aten ops a step dispatches (a launch-bound '
+                        'GPU step costs about this many kernel launches)')
     parser.add_argument('--out', default='work_dirs/benchmark/result',
                         help='prefix of the .md, .json and .png outputs')
     args = parser.parse_args(argv)
