@@ -10,7 +10,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..layers import FFN, DropPath, attention
-from ..steps import ResidualBlock
+from .transformer import PreNormBlock
 
 # FX leaf: its kernel choice reads the tensors, which FX tracing does not have
 torch.fx.wrap('attention')
@@ -150,12 +150,8 @@ class ShiftWindowMSA(nn.Module):
         return x[:, :H, :W]
 
 
-class SwinBlock(ResidualBlock):
+class SwinBlock(PreNormBlock):
     """LN, (S)W-MSA, residual; LN, MLP, residual; drop path on each branch.
-
-    ``residual(x) = a + m(x + a)`` with ``a`` the attention branch and ``m`` the
-    MLP branch, so ``x + residual(x)`` is Swin's two-residual block and the
-    parallel layout sums whole blocks.
 
     Args:
         embed_dims: the width C of the NHWC input (B, H, W, C).
@@ -165,8 +161,6 @@ class SwinBlock(ResidualBlock):
         mlp_ratio: MLP hidden width over ``embed_dims``.
         drop_path_rate: stochastic depth of each branch.
     """
-
-    layer_count = 5  # the paper's count for a Transformer block
 
     def __init__(self, embed_dims: int, num_heads: int, window_size: int = 7,
                  shift: bool = False, mlp_ratio: float = 4.,
@@ -185,15 +179,8 @@ class SwinBlock(ResidualBlock):
         self.ffn = FFN(embed_dims, int(embed_dims * mlp_ratio))
         self.drop_path = DropPath(drop_path_rate)
 
-    def residual(self, x: torch.Tensor) -> torch.Tensor:
-        attn = self.drop_path(self.attn(self.norm1(x)))
-        return attn + self.drop_path(self.ffn(self.norm2(x + attn)))
+    def attention_branch(self, x: torch.Tensor) -> torch.Tensor:
+        return self.drop_path(self.attn(self.norm1(x)))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # as ``x + residual(x)``, with the adds in place into the branches'
-        # fresh outputs (their last ops' backward does not read them)
-        mid = self.drop_path(self.attn(self.norm1(x)))
-        mid += x
-        out = self.drop_path(self.ffn(self.norm2(mid)))
-        out += mid
-        return out
+    def mlp_branch(self, x: torch.Tensor) -> torch.Tensor:
+        return self.drop_path(self.ffn(self.norm2(x)))

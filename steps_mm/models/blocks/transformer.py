@@ -31,11 +31,39 @@ class MultiheadSelfAttention(nn.Module):
         return self.proj(attention(q, k, v).transpose(1, 2).reshape(B, N, C))
 
 
-class TransformerBlock(ResidualBlock):
-    """LN, attention, residual; LN, MLP, residual; drop path on each branch.
+class PreNormBlock(ResidualBlock):
+    """The two-residual pre-norm block of ViT and Swin: ``y = x + a(x)``, then
+    ``y + m(y)``, with ``a`` the attention branch and ``m`` the MLP branch
+    (their norms and drop path included); subclasses define the two branches.
 
-    ``residual(x) = a + m(x + a)`` with ``a`` the attention branch and ``m`` the
-    MLP branch, exactly; ``forward`` adds them as ViT does (``(x + a) + m``).
+    ``residual(x) = a + m(x + a)`` exactly, so ``x + residual(x)`` is the block
+    and the parallel layout sums whole blocks; ``forward`` adds as ViT and Swin
+    do (``(x + a) + m``), in place into the branches' fresh outputs (their last
+    ops' backward does not read them): two allocations fewer a block.
+    """
+
+    layer_count = 5  # the paper's count for a Transformer block
+
+    def attention_branch(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def mlp_branch(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def residual(self, x: torch.Tensor) -> torch.Tensor:
+        attn = self.attention_branch(x)
+        return attn + self.mlp_branch(x + attn)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mid = self.attention_branch(x)
+        mid += x
+        out = self.mlp_branch(mid)
+        out += mid
+        return out
+
+
+class TransformerBlock(PreNormBlock):
+    """LN, attention, residual; LN, MLP, residual; drop path on each branch.
 
     Args:
         embed_dims: the width C of the tokens (B, N, C).
@@ -43,8 +71,6 @@ class TransformerBlock(ResidualBlock):
         mlp_ratio: MLP hidden width over ``embed_dims``.
         drop_path_rate: stochastic depth of each branch.
     """
-
-    layer_count = 5  # the paper's count for a Transformer block
 
     def __init__(self, embed_dims: int, num_heads: int, mlp_ratio: float = 4.,
                  drop_path_rate: float = 0., qkv_bias: bool = True):
@@ -55,15 +81,8 @@ class TransformerBlock(ResidualBlock):
         self.ffn = FFN(embed_dims, int(embed_dims * mlp_ratio))
         self.drop_path = DropPath(drop_path_rate)
 
-    def residual(self, x: torch.Tensor) -> torch.Tensor:
-        attn = self.drop_path(self.attn(self.ln1(x)))
-        return attn + self.drop_path(self.ffn(self.ln2(x + attn)))
+    def attention_branch(self, x: torch.Tensor) -> torch.Tensor:
+        return self.drop_path(self.attn(self.ln1(x)))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # the residual adds in place into the branches' fresh outputs (their
-        # last ops' backward does not read them): two allocations fewer a block
-        mid = self.drop_path(self.attn(self.ln1(x)))
-        mid += x
-        out = self.drop_path(self.ffn(self.ln2(mid)))
-        out += mid
-        return out
+    def mlp_branch(self, x: torch.Tensor) -> torch.Tensor:
+        return self.drop_path(self.ffn(self.ln2(x)))
