@@ -323,8 +323,9 @@ def breakdown_table(rows: List[dict], key: str) -> str:
 
 
 def count_ops(bench: Bench, train: bool, autocast) -> int:
-    """The aten ops one step dispatches (forward and backward): what a
-    launch-bound GPU step pays for, kernel by kernel."""
+    """The aten ops one step dispatches (forward and backward, views
+    included): each costs host time, and each that computes launches a GPU
+    kernel, which is what bounds a GPU step whose kernels have little work."""
     from torch.utils._python_dispatch import TorchDispatchMode
 
     class Counter(TorchDispatchMode):
@@ -481,8 +482,9 @@ def parse_args(argv=None):
                         'category (matmul & conv, attention, copies, norms, '
                         'elementwise), median of 3 profiled steps')
     parser.add_argument('--count-ops', action='store_true',
-                        help='count the aten ops a step dispatches (a launch-bound '
-                        'GPU step costs about this many kernel launches)')
+                        help='count the aten ops a step dispatches (their host '
+                        'cost and kernel launches bound a GPU step with little '
+                        'work per kernel)')
     parser.add_argument('--out', default='work_dirs/benchmark/result',
                         help='prefix of the .md, .json and .png outputs')
     args = parser.parse_args(argv)
