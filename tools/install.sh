@@ -57,8 +57,11 @@ if ! present mmpretrain==1.2.0 "${PRE_DEPS[@]}"; then
   "${PIP[@]}" "${PRE_DEPS[@]}" "setuptools>=77,<82"
 fi
 ROOT=$(pwd)
-# checked from / so that the source tree itself does not count as installed
-if ! (cd / && "$PY" -c "import os, sys, steps_mm; sys.exit(os.path.dirname(steps_mm.__path__[0]) != sys.argv[1])" "$ROOT") 2>/dev/null; then
+# checked from / so that the source tree itself does not count as installed;
+# the install also leaves steps_mm.egg-info in the root, through which
+# `python -m mim search steps_mm` run there finds the model index
+if ! (cd / && "$PY" -c "import os, sys, steps_mm; sys.exit(os.path.dirname(steps_mm.__path__[0]) != sys.argv[1])" "$ROOT") 2>/dev/null \
+    || [ ! -d "$ROOT/steps_mm.egg-info" ]; then
   say "steps_mm (editable)"
   "${PIP[@]}" --no-deps --no-build-isolation -e .
 fi
