@@ -39,9 +39,12 @@ def test_backbone_mode_writes_ratios_breakdown_table_json_and_plot(tmp_path, cap
     assert steps['train_breakdown']['matmul & conv'] > steps['infer_breakdown']['matmul & conv']
     assert '32x32' in result['setup'] and 'batch 1' in result['setup']
     printed = capsys.readouterr().out
-    assert 'train, ms per step by op category' in printed
     table = open(out + '.md').read()
     assert '| Steps-DeiT-S | DeiT-S | fp32 |' in table and 'train ops |' in table
+    # one breakdown table per group and mode, printed and written
+    assert table.count('ms per step by op category') == 4
+    assert 'train, fp32, ms per step by op category' in printed
+    assert '| attention | ' in table
     assert osp.getsize(out + '.png') > 1000
 
 

@@ -303,10 +303,11 @@ def breakdown(bench: Bench, train: bool, autocast, steps: int = 3) -> Dict[str, 
 
 
 def breakdown_table(rows: List[dict], key: str) -> str:
-    """Markdown: per category, each model's ms and its ratio to the baseline's."""
+    """Markdown: per category, each model's ms and its ratio to the baseline's
+    (``rows``: one group at one precision)."""
     rows = [r for r in rows if f'{key}_breakdown' in r]
     head = ['category'] + [r['model'] for r in rows]
-    lines = [f'{key}, ms per step by op category (x baseline):',
+    lines = [f'{key}, {rows[0]["precision"]}, ms per step by op category (x baseline):',
              '| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
     for cat in CATEGORIES + ('total',):
         cells = [cat]
@@ -389,9 +390,6 @@ def run_group(names: List[str], baseline: str, args, progress) -> List[dict]:
                     print(f'\n{bench.name}, {key}, {precision}: top {args.profile} '
                           f'ops\n' + profile_table(bench, train, autocast, args.profile),
                           flush=True)
-        if args.breakdown:
-            for key in ['infer', 'train'] if args.train else ['infer']:
-                print('\n' + breakdown_table(list(group.values()), key), flush=True)
         rows += group.values()
     return rows
 
@@ -510,11 +508,17 @@ def main(argv=None):
     def progress(message):
         print(f'  [{time.time() - start:6.0f} s] {message}', file=sys.stderr, flush=True)
 
-    rows = []
+    rows, breakdowns = [], []
     for names in groups:
         baseline = args.baseline if args.baseline in names else names[0]
-        rows += run_group(names, baseline, args, progress)
-    table = markdown(rows, args)
+        group_rows = run_group(names, baseline, args, progress)
+        rows += group_rows
+        if args.breakdown:
+            for precision in args.precision:
+                same = [r for r in group_rows if r['precision'] == precision]
+                breakdowns += [breakdown_table(same, key) for key in
+                               (['infer', 'train'] if args.train else ['infer'])]
+    table = '\n\n'.join([markdown(rows, args)] + breakdowns)
     print(table)
     os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
     with open(args.out + '.md', 'w') as f:
