@@ -23,7 +23,6 @@ frees that torch's profiler records (one extra, untimed step). ``--breakdown``
 sums each op's self time into categories (matmul & conv, attention, copies,
 norms, elementwise) and shows them against the baseline's.
 """
-import argparse
 import contextlib
 import json
 import os
@@ -309,16 +308,18 @@ def breakdown_table(rows: List[dict], key: str) -> str:
     head = ['category'] + [r['model'] for r in rows]
     lines = [f'{key}, {rows[0]["precision"]}, ms per step by op category (x baseline):',
              '| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
+
+    def value(row, cat):
+        ms = row[f'{key}_breakdown']
+        return sum(ms.values()) if cat == 'total' else ms[cat]
+
+    bases = [next(b for b in rows if b['model'] == r['baseline']) for r in rows]
     for cat in CATEGORIES + ('total',):
         cells = [cat]
-        for r in rows:
-            ms = r[f'{key}_breakdown']
-            value = sum(ms.values()) if cat == 'total' else ms[cat]
-            base = next(b for b in rows if b['model'] == r['baseline'])
-            base_ms = base[f'{key}_breakdown']
-            base_value = sum(base_ms.values()) if cat == 'total' else base_ms[cat]
-            cells.append(f'{value:.0f}' + (f' ({value / base_value:.2f}x)'
-                                           if base_value and r is not base else ''))
+        for r, base in zip(rows, bases):
+            mine, base_value = value(r, cat), value(base, cat)
+            cells.append(f'{mine:.0f}' + (f' ({mine / base_value:.2f}x)'
+                                          if base_value and r is not base else ''))
         lines.append('| ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines)
 
@@ -372,8 +373,8 @@ def run_group(names: List[str], baseline: str, args, progress) -> List[dict]:
             dtype=torch.float16 if args.device.startswith('cuda') else torch.bfloat16)
         group = {n: dict(model=n, baseline=baseline, precision=precision)
                  for n in names}
-        for train in ([False, True] if args.train else [False]):
-            key = 'train' if train else 'infer'
+        for key in modes(args):
+            train = key == 'train'
             medians = measure(benches, train, args, autocast, progress)
             for bench in benches:
                 row = group[bench.name]
@@ -395,16 +396,20 @@ def run_group(names: List[str], baseline: str, args, progress) -> List[dict]:
 
 
 # ---- reporting ----------------------------------------------------------------
+def modes(args) -> List[str]:
+    """The timed modes: inference, and training unless ``--no-train``."""
+    return ['infer', 'train'] if args.train else ['infer']
+
+
 def markdown(rows: List[dict], args) -> str:
-    modes = ['infer', 'train'] if args.train else ['infer']
     head = ['model', 'baseline', 'precision']
-    for m in modes:
+    for m in modes(args):
         head += [f'{m} img/s', f'{m} ratio'] + ([f'{m} peak MiB'] if args.memory else []) \
             + ([f'{m} ops'] if args.count_ops else [])
     lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
     for row in rows:
         cells = [row['model'], row['baseline'], row['precision']]
-        for m in modes:
+        for m in modes(args):
             cells += [f'{row[f"{m}_img_s"]:.2f}', f'{row[f"{m}_ratio"]:.2f}']
             if args.memory:
                 cells.append(f'{row[f"{m}_peak_mib"]:.0f}')
@@ -418,10 +423,10 @@ def plot(rows: List[dict], args, path: str) -> None:
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    modes = ['infer', 'train'] if args.train else ['infer']
+    timed = modes(args)
     fig, ax = plt.subplots(figsize=(0.9 * len(rows) + 2, 4))
-    width = 0.8 / len(modes)
-    for i, m in enumerate(modes):
+    width = 0.8 / len(timed)
+    for i, m in enumerate(timed):
         ax.bar([j + width * i for j in range(len(rows))],
                [row[f'{m}_ratio'] for row in rows], width=width, label=m)
     ax.axhline(1, color='k', lw=0.8)
@@ -444,9 +449,8 @@ def describe(args) -> str:
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        description=__doc__.split('\n\n')[0],
-        epilog=__doc__.split('\n\n', 1)[1], formatter_class=argparse.RawTextHelpFormatter)
+    from steps_mm.research.report import tool_parser
+    parser = tool_parser(__doc__)
     parser.add_argument('--mode', choices=('backbone', 'config'), default='backbone')
     parser.add_argument('--models', help='comma-separated models timed as one group, '
                         'groups separated by ";" (default: the groups of --mode); '
@@ -516,8 +520,7 @@ def main(argv=None):
         if args.breakdown:
             for precision in args.precision:
                 same = [r for r in group_rows if r['precision'] == precision]
-                breakdowns += [breakdown_table(same, key) for key in
-                               (['infer', 'train'] if args.train else ['infer'])]
+                breakdowns += [breakdown_table(same, key) for key in modes(args)]
     table = '\n\n'.join([markdown(rows, args)] + breakdowns)
     print(table)
     os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)

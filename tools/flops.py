@@ -12,7 +12,6 @@ Defaults: Mask R-CNN at 1280x800 (1000 proposals, 100 masks), UperNet at
 the paper's Table-1 model instead: the config's backbone with a 1000-class head
 at 224x224. An operator that does arithmetic but has no counter is an error.
 """
-import argparse
 import contextlib
 import os.path as osp
 import sys
@@ -23,10 +22,8 @@ sys.path.insert(0, ROOT)
 
 
 def parse_args():
-    parser = argparse.ArgumentParser(
-        description=__doc__.split('\n\n')[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=__doc__.split('\n\n', 1)[1])
+    from steps_mm.research.report import tool_parser
+    parser = tool_parser(__doc__)
     parser.add_argument('config', nargs='?', help='a config file')
     parser.add_argument('--all', action='store_true',
                         help='every config under configs/ whose codebase is installed')
