@@ -72,7 +72,7 @@ class ShallowConfig:
     # trained out: no label smoothing or weight decay, which would keep the
     # training loss off zero
     recipe: Recipe = field(default_factory=lambda: Recipe(
-        epochs=40, lr=5e-3, min_lr=1e-5, weight_decay=0., label_smoothing=0.,
+        epochs=50, lr=5e-3, min_lr=1e-5, weight_decay=0., label_smoothing=0.,
         warmup_epochs=1))
 
 

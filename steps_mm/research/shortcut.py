@@ -245,7 +245,9 @@ def plot_study(runs: List[Dict], out_dir: str) -> str:
         ax.set_title('initialisation' if not panel['step']
                      else f"epoch {panel['epoch']:.2g} of {runs[0]['epochs']:g}")
         ax.set_xlabel('normalised depth')
-        ax.set_ylim(0, None)
+        top = max(r[key] for run in runs for p in run['panels'] for r in p['records']
+                  for key in readings_of(run))
+        ax.set_ylim(0, max(1.05, 1.05 * top))
         ax.grid(alpha=.3)
     axes[0].set_ylabel('shortcut ratio γ = std(z_0) / std(z_l)')
     axes[-1].legend(fontsize=6)

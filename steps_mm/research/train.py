@@ -27,9 +27,9 @@ NO_DECAY_NAMES = ('pos_embed', 'cls_token')
 @dataclass(frozen=True)
 class Recipe:
     """Training hyper-parameters; the defaults are the research tools'."""
-    epochs: float = 30
+    epochs: float = 20
     batch_size: int = 64
-    lr: float = 1e-3
+    lr: float = 2e-3
     min_lr: float = 1e-5
     weight_decay: float = 0.05
     warmup_epochs: float = 2
