@@ -141,6 +141,25 @@ def seeded_job(seed: int, scale: float, report):
     return scale * torch.randn(3, generator=torch.Generator().manual_seed(seed))
 
 
+def counted_job(seed: int, log: str, report):
+    with open(log, 'a') as f:
+        f.write(f'{seed}\n')
+    return [seed, 2 * seed]
+
+
+def test_runner_keeps_finished_results_and_continues(tmp_path):
+    log, cache = str(tmp_path / 'calls'), str(tmp_path / 'cache')
+    jobs = [runner.Job('test_research_tools:counted_job', dict(seed=s, log=log),
+                       name=f'job {s}') for s in range(3)]
+    assert runner.run_jobs(jobs[:2], cache_dir=cache, quiet=True) == [[0, 0], [1, 2]]
+    assert runner.run_jobs(jobs, cache_dir=cache, quiet=True) == \
+        [[0, 0], [1, 2], [2, 4]]
+    assert open(log).read().split() == ['0', '1', '2']  # each job ran once
+    other = runner.Job(jobs[0].fn, dict(seed=0, log=log + '2'), name='job 0')
+    runner.run_jobs([other], cache_dir=cache, quiet=True)  # other arguments: run
+    assert open(log + '2').read().split() == ['0']
+
+
 def test_runner_gives_the_same_results_in_processes_and_in_process():
     jobs = [runner.Job('test_research_tools:seeded_job', dict(seed=s, scale=s + 1.),
                        cost=s + 1, name=f'job {s}') for s in range(3)]

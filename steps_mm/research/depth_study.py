@@ -249,9 +249,9 @@ def plot_depth(cells: List[Dict], out_dir: str) -> str:
 
 
 def run_depth(cfg: DepthConfig, workers: int = 2, out_dir: Optional[str] = None,
-              quiet: bool = False) -> Dict:
+              quiet: bool = False, cache_dir: Optional[str] = None) -> Dict:
     start = time.time()
-    runs = run_jobs(depth_jobs(cfg), workers, 'Fig. 1', quiet)
+    runs = run_jobs(depth_jobs(cfg), workers, 'Fig. 1', quiet, cache_dir=cache_dir)
     runs.sort(key=lambda r: (r['seed'], r['blocks'], r['layout']))
     cells = depth_cells(runs, cfg)
     gaps = depth_gaps(cells, runs)
@@ -403,9 +403,10 @@ def plot_shallow(runs: List[Dict], out_dir: str) -> str:
 
 
 def run_shallow(cfg: ShallowConfig, workers: int = 2, out_dir: Optional[str] = None,
-                quiet: bool = False) -> Dict:
+                quiet: bool = False, cache_dir: Optional[str] = None) -> Dict:
     start = time.time()
-    runs = run_jobs(shallow_jobs(cfg), workers, 'Table 2', quiet)
+    runs = run_jobs(shallow_jobs(cfg), workers, 'Table 2', quiet,
+                    cache_dir=cache_dir)
     runs.sort(key=lambda r: (r['seed'], r['layers'], r['filters'], r['kernel'],
                              r['layout']))
     seeds = list(cfg.seeds)

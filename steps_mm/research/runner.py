@@ -5,10 +5,18 @@ trains its own model), and prints progress lines with an ETA on stderr.
 A job is a module-level function called with keyword arguments plus
 ``report(fraction, message)``, which it calls as it goes (say once an epoch).
 Results come back in job order, and a job's result does not depend on the
-worker or the order it ran in (every job seeds itself).
+worker or the order it ran in (every job seeds itself). With ``cache_dir``,
+each finished job's (JSON) result is kept there under a name made from its
+function and arguments, so an interrupted study run again with the same
+arguments picks up where it stopped.
 """
+import hashlib
 import importlib
+import json
 import multiprocessing as mp
+import os
+import os.path as osp
+import re
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -24,6 +32,21 @@ class Job:
     kwargs: Dict = field(default_factory=dict)
     cost: float = 1.
     name: str = ''
+
+
+def cache_path(cache_dir: str, job: Job) -> str:
+    """The file of ``job``'s result: its name, then a hash of what it runs."""
+    key = json.dumps([job.fn, job.kwargs], sort_keys=True, default=repr)
+    digest = hashlib.sha1(key.encode()).hexdigest()[:12]
+    name = re.sub(r'[^A-Za-z0-9.-]+', '_', job.name or job.fn).strip('_')
+    return osp.join(cache_dir, f'{name}-{digest}.json')
+
+
+def _store(path: str, result) -> None:
+    os.makedirs(osp.dirname(path), exist_ok=True)
+    with open(path + '.tmp', 'w') as f:
+        json.dump(result, f)
+    os.replace(path + '.tmp', path)  # never a half-written result
 
 
 def _call(fn: str, kwargs: Dict, report: Callable[[float, str], None]):
@@ -63,7 +86,14 @@ class ProgressBoard:
         self.fraction = [0.] * len(jobs)
         self.total = sum(j.cost for j in jobs) or 1.
         self.finished = set()
+        self.kept = 0.  # the share of the work kept from an earlier run
         self.start = time.time()
+
+    def keep(self, index: int):
+        """Job ``index``'s result was kept from an earlier run."""
+        self.fraction[index] = 1.
+        self.finished.add(index)
+        self.kept += self.jobs[index].cost / self.total
 
     def update(self, index: int, fraction: float, message: str, finished=False):
         if index in self.finished:  # a progress line that arrived late
@@ -75,50 +105,68 @@ class ProgressBoard:
             return
         done = sum(j.cost * f for j, f in zip(self.jobs, self.fraction)) / self.total
         elapsed = time.time() - self.start
-        eta = _duration(elapsed * (1 - done) / done) if done > 0 else '?'
+        ran = done - self.kept
+        eta = _duration(elapsed * (1 - done) / ran) if ran > 0 else '?'
         print(f'[{self.title} {100 * done:5.1f}% | {len(self.finished)}/{len(self.jobs)} '
               f'jobs done] {self.jobs[index].name}: {message} '
               f'(elapsed {_duration(elapsed)}, eta {eta})', file=sys.stderr, flush=True)
 
 
 def run_jobs(jobs: List[Job], workers: int = 1, title: str = 'jobs',
-             quiet: bool = False, threads: int = 1) -> List:
+             quiet: bool = False, threads: int = 1,
+             cache_dir: Optional[str] = None) -> List:
     """Run ``jobs``; ``workers`` processes (1: in this process, one after the
-    other). Returns their results in job order."""
+    other). Returns their results in job order. ``cache_dir``: keep each
+    result there and reuse the results kept by an earlier run."""
     if not jobs:
         return []
     board = ProgressBoard(title, jobs, quiet)
-    if workers <= 1:
+    results: List[Optional[object]] = [None] * len(jobs)
+    todo = []
+    for i, job in enumerate(jobs):
+        path = cache_dir and cache_path(cache_dir, job)
+        if path and osp.isfile(path):
+            with open(path) as f:
+                results[i] = json.load(f)
+            board.keep(i)
+        else:
+            todo.append(i)
+    if len(todo) < len(jobs) and not quiet:
+        print(f'[{title}] {len(jobs) - len(todo)} of {len(jobs)} jobs kept from an '
+              f'earlier run in {cache_dir}', file=sys.stderr, flush=True)
+
+    def finish(i, result):
+        results[i] = result
+        if cache_dir:
+            _store(cache_path(cache_dir, jobs[i]), result)
+        board.update(i, 1., 'done', finished=True)
+
+    if workers <= 1 or len(todo) <= 1:
         import torch
         previous = torch.get_num_threads()
         torch.set_num_threads(threads)
         try:
-            results = []
-            for i, job in enumerate(jobs):
-                results.append(_call(job.fn, job.kwargs,
-                                     lambda f, m, i=i: board.update(i, f, m)))
-                board.update(i, 1., 'done', finished=True)
+            for i in todo:
+                finish(i, _call(jobs[i].fn, jobs[i].kwargs,
+                                lambda f, m, i=i: board.update(i, f, m)))
             return results
         finally:
             torch.set_num_threads(previous)
     # spawn: a forked child of a process that has used OpenMP can hang
     context = mp.get_context('spawn')
     queue = context.Queue()
-    results: List[Optional[object]] = [None] * len(jobs)
-    with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=context,
+    with ProcessPoolExecutor(min(workers, len(todo)), mp_context=context,
                              initializer=_init_worker,
                              initargs=(queue, threads)) as pool:
-        futures = {pool.submit(_run_in_worker, i, j.fn, j.kwargs): i
-                   for i, j in enumerate(jobs)}
+        futures = {pool.submit(_run_in_worker, i, jobs[i].fn, jobs[i].kwargs): i
+                   for i in todo}
         pending = set(futures)
         while pending:
             while not queue.empty():
                 board.update(*queue.get())
             for future in [f for f in pending if f.done()]:
                 pending.remove(future)
-                i = futures[future]
-                results[i] = future.result()  # re-raises a job's error here
-                board.update(i, 1., 'done', finished=True)
+                finish(futures[future], future.result())  # re-raises its error
             time.sleep(0.2)
         while not queue.empty():
             queue.get()

@@ -284,12 +284,13 @@ def fig2_jobs(cfg: ShortcutConfig) -> List[Job]:
 
 
 def run_study(cfg: ShortcutConfig, workers: int = 2, out_dir: Optional[str] = None,
-              quiet: bool = False) -> Dict:
+              quiet: bool = False, cache_dir: Optional[str] = None) -> Dict:
     start = time.time()
     jobs = fig2_jobs(cfg)
     # the longest first; results come back in the order of cfg.models
     order = sorted(range(len(jobs)), key=lambda i: -jobs[i].cost)
-    done = run_jobs([jobs[i] for i in order], workers, 'Fig. 2', quiet)
+    done = run_jobs([jobs[i] for i in order], workers, 'Fig. 2', quiet,
+                    cache_dir=cache_dir)
     runs = [None] * len(jobs)
     for i, run in zip(order, done):
         runs[i] = run
