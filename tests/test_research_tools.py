@@ -103,7 +103,7 @@ def test_research_models_are_initialised_as_the_backbone(layout):
 
 
 def test_recipe_warmup_then_cosine_and_no_decay_groups():
-    recipe = train.Recipe(lr=1e-3, min_lr=1e-5, warmup_epochs=1)
+    recipe = train.Recipe(epochs=30, lr=1e-3, min_lr=1e-5, warmup_epochs=1)
     total, warmup = train.steps_of(recipe, num_samples=640)  # 10 steps an epoch
     assert (total, warmup) == (300, 10)
     lrs = [train.lr_at(step, total, warmup, recipe) for step in range(total)]
