@@ -1,11 +1,20 @@
-"""Every family traces and exports: torch.fx.symbolic_trace, torch.export, ONNX
-(run by onnxruntime) and torch.compile reproduce the eager outputs of a tiny
-backbone."""
+"""Every family traces and exports: torch.fx.symbolic_trace, torch.export, both
+ONNX exporters (TorchScript-based ``dynamo=False`` and ``dynamo=True``, run by
+onnxruntime) and torch.compile reproduce the eager outputs of a tiny backbone, and
+(slow) the ONNX exports of the real-size models too."""
 import pytest
 import torch
 import torch.fx
 
 from tiny_backbones import CASES, FAMILIES, make_input, tiny_backbone
+
+EXPORTERS = ('legacy', 'dynamo')
+
+
+def non_square_input(family):
+    """Not a multiple of the tiny Swin's windows at every stage, nor of the ViT's
+    patches: padding, cropping and position-embedding resizing are in the graph."""
+    return make_input((1, 3, 40, 24) if family == 'vit' else (1, 3, 72, 104))
 
 
 def eval_model(family, layout='steps'):
@@ -30,23 +39,57 @@ def test_fx_symbolic_trace(family, layout):
 
 @pytest.mark.parametrize('family', FAMILIES)
 def test_torch_export(family):
-    model, x = eval_model(family)
+    model, _ = eval_model(family)
+    x = non_square_input(family)
     program = torch.export.export(model, (x,))
     with torch.no_grad():
         assert_outputs_close(program.module()(x), model(x), rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize('family', FAMILIES)
-def test_onnx_matches_onnxruntime(family, tmp_path):
+def onnx_outputs(model, x, exporter: str, path: str):
+    """``model(x)`` exported by ``exporter`` and run by onnxruntime."""
     ort = pytest.importorskip('onnxruntime')
-    pytest.importorskip('onnxscript')  # the exporter of torch.onnx.export
-    model, x = eval_model(family)
-    path = str(tmp_path / f'{family}.onnx')
-    torch.onnx.export(model, (x,), path, dynamo=True, verbose=False)
+    if exporter == 'dynamo':
+        pytest.importorskip('onnxscript')  # the dynamo exporter's backend
+        torch.onnx.export(model, (x,), path, dynamo=True, verbose=False)
+    else:  # the TorchScript-based exporter (mmdeploy's, most deployment guides')
+        torch.onnx.export(model, (x,), path, opset_version=17, dynamo=False)
     session = ort.InferenceSession(path, providers=['CPUExecutionProvider'])
-    outs = session.run(None, {session.get_inputs()[0].name: x.numpy()})
+    return session.run(None, {session.get_inputs()[0].name: x.numpy()})
+
+
+@pytest.mark.parametrize('exporter', EXPORTERS)
+@pytest.mark.parametrize('family', FAMILIES)
+def test_onnx_matches_onnxruntime(family, exporter, tmp_path):
+    model, _ = eval_model(family)
+    x = non_square_input(family)
+    outs = onnx_outputs(model, x, exporter, str(tmp_path / f'{family}.onnx'))
     with torch.no_grad():
         assert_outputs_close(outs, model(x), rtol=1e-4, atol=1e-5)
+
+
+# the real archs, one input per family and exporter: 224x224 (ImageNet) for the
+# legacy exporter, a detection-sized non-square input for the dynamo one
+FULL_SIZE = {'convnext': dict(type='StepsConvNeXt', arch='tiny'),
+             'swin': dict(type='StepsSwinTransformer', arch='tiny'),
+             'resnet': dict(type='StepsResNet', depth=50),
+             'vit': dict(type='StepsViT', arch='deit-tiny', out_indices=(3, 7, 11))}
+INPUTS = {'legacy': (1, 3, 224, 224), 'dynamo': (1, 3, 512, 640)}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('exporter', EXPORTERS)
+@pytest.mark.parametrize('family', FAMILIES)
+def test_full_size_onnx_matches_onnxruntime(family, exporter, tmp_path):
+    from steps_mm.registry import MODELS
+    torch.manual_seed(0)
+    model = MODELS.build(FULL_SIZE[family]).eval()
+    x = make_input(INPUTS[exporter])
+    outs = onnx_outputs(model, x, exporter, str(tmp_path / f'{family}.onnx'))
+    with torch.no_grad():
+        expected = model(x)
+    assert len(expected) == (3 if family == 'vit' else 4)
+    assert_outputs_close(outs, expected, rtol=1e-4, atol=1e-4)
 
 
 def test_compile_option_matches_eager():
