@@ -141,6 +141,7 @@ def _train_cmd(config, work_dir, *extra):
             '--work-dir', work_dir, *extra]
 
 
+@pytest.mark.slow
 def test_sigkill_between_checkpoints_then_resume(demo_data, tmp_path):
     """Train 4 iterations with a checkpoint every 2, SIGKILL after iter_2.pth, plant a
     truncated iter_3.pth as the last checkpoint (an older crash), then ``--resume``."""

@@ -114,17 +114,22 @@ class CrashSafeRunner(Runner):
 
     def save_checkpoint(self, out_dir: str, filename: str,
                         file_client_args: Optional[dict] = None,
-                        *args, backend_args: Optional[dict] = None, **kwargs):
+                        save_optimizer: bool = True,
+                        save_param_scheduler: bool = True,
+                        meta: Optional[dict] = None, by_epoch: bool = True,
+                        backend_args: Optional[dict] = None):
+        options = dict(save_optimizer=save_optimizer,
+                       save_param_scheduler=save_param_scheduler, meta=meta,
+                       by_epoch=by_epoch)
         if file_client_args is not None or backend_args is not None \
                 or '://' in str(out_dir):
             return super().save_checkpoint(out_dir, filename, file_client_args,
-                                           *args, backend_args=backend_args,
-                                           **kwargs)
+                                           backend_args=backend_args, **options)
         # same directory: os.replace is atomic only within one file system
         tmp_name = f'.{filename}.{os.getpid()}.tmp'
         tmp = osp.join(out_dir, tmp_name)
         try:
-            super().save_checkpoint(out_dir, tmp_name, None, *args, **kwargs)
+            super().save_checkpoint(out_dir, tmp_name, **options)
             replace_durably(tmp, osp.join(out_dir, filename))
         except BaseException:
             if osp.exists(tmp):
