@@ -6,9 +6,10 @@ import pytest
 import torch
 import torch.fx
 
+from steps_mm.export import exported_outputs
 from tiny_backbones import CASES, FAMILIES, make_input, tiny_backbone
 
-EXPORTERS = ('legacy', 'dynamo')
+EXPORTERS = ('legacy', 'dynamo')  # torch.onnx.export(dynamo=False / True)
 
 
 def non_square_input(family):
@@ -46,24 +47,20 @@ def test_torch_export(family):
         assert_outputs_close(program.module()(x), model(x), rtol=1e-5, atol=1e-6)
 
 
-def onnx_outputs(model, x, exporter: str, path: str):
+def onnx_outputs(model, x, exporter: str):
     """``model(x)`` exported by ``exporter`` and run by onnxruntime."""
-    ort = pytest.importorskip('onnxruntime')
+    pytest.importorskip('onnxruntime')
     if exporter == 'dynamo':
         pytest.importorskip('onnxscript')  # the dynamo exporter's backend
-        torch.onnx.export(model, (x,), path, dynamo=True, verbose=False)
-    else:  # the TorchScript-based exporter (mmdeploy's, most deployment guides')
-        torch.onnx.export(model, (x,), path, opset_version=17, dynamo=False)
-    session = ort.InferenceSession(path, providers=['CPUExecutionProvider'])
-    return session.run(None, {session.get_inputs()[0].name: x.numpy()})
+    return exported_outputs(model, x, f'onnx-{exporter}')
 
 
 @pytest.mark.parametrize('exporter', EXPORTERS)
 @pytest.mark.parametrize('family', FAMILIES)
-def test_onnx_matches_onnxruntime(family, exporter, tmp_path):
+def test_onnx_matches_onnxruntime(family, exporter):
     model, _ = eval_model(family)
     x = non_square_input(family)
-    outs = onnx_outputs(model, x, exporter, str(tmp_path / f'{family}.onnx'))
+    outs = onnx_outputs(model, x, exporter)
     with torch.no_grad():
         assert_outputs_close(outs, model(x), rtol=1e-4, atol=1e-5)
 
@@ -80,12 +77,12 @@ INPUTS = {'legacy': (1, 3, 224, 224), 'dynamo': (1, 3, 512, 640)}
 @pytest.mark.slow
 @pytest.mark.parametrize('exporter', EXPORTERS)
 @pytest.mark.parametrize('family', FAMILIES)
-def test_full_size_onnx_matches_onnxruntime(family, exporter, tmp_path):
+def test_full_size_onnx_matches_onnxruntime(family, exporter):
     from steps_mm.registry import MODELS
     torch.manual_seed(0)
     model = MODELS.build(FULL_SIZE[family]).eval()
     x = make_input(INPUTS[exporter])
-    outs = onnx_outputs(model, x, exporter, str(tmp_path / f'{family}.onnx'))
+    outs = onnx_outputs(model, x, exporter)
     with torch.no_grad():
         expected = model(x)
     assert len(expected) == (3 if family == 'vit' else 4)
