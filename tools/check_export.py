@@ -10,7 +10,8 @@ torch.export and torch.fx, against eager PyTorch, per model, layout and input si
 Each run is one row, printed as it finishes (max |exported - eager| over all the
 backbone's outputs, random weights and input); a Markdown table follows, also
 written to DIR/export_check.md with export_check.json. Exits 1 when a difference
-exceeds --tol. The defaults (64 exports) take about 30 minutes on 2 CPU cores.
+exceeds --tol. The defaults (64 exports) took about 40 minutes on a loaded 2-core
+machine.
 """
 import json
 import os
