@@ -36,6 +36,7 @@ import re
 import zipfile
 from typing import Optional
 
+from mmengine.dist import master_only
 from mmengine.logging import print_log
 from mmengine.runner import Runner
 
@@ -112,6 +113,7 @@ class CrashSafeRunner(Runner):
     """mmengine's ``Runner`` with atomic checkpoint writes and a resume that
     skips a truncated last checkpoint (see the module docstring)."""
 
+    @master_only  # as mmengine's: one process writes
     def save_checkpoint(self, out_dir: str, filename: str,
                         file_client_args: Optional[dict] = None,
                         save_optimizer: bool = True,
