@@ -7,6 +7,8 @@ import torch
 import torch.fx
 
 from steps_mm.export import exported_outputs
+from steps_mm.models import (StepsConvNeXt, StepsResNet, StepsSwinTransformer,
+                             StepsViT)
 from tiny_backbones import CASES, FAMILIES, make_input, tiny_backbone
 
 EXPORTERS = ('legacy', 'dynamo')  # torch.onnx.export(dynamo=False / True)
@@ -67,10 +69,10 @@ def test_onnx_matches_onnxruntime(family, exporter):
 
 # the real archs, one input per family and exporter: 224x224 (ImageNet) for the
 # legacy exporter, a detection-sized non-square input for the dynamo one
-FULL_SIZE = {'convnext': dict(type='StepsConvNeXt', arch='tiny'),
-             'swin': dict(type='StepsSwinTransformer', arch='tiny'),
-             'resnet': dict(type='StepsResNet', depth=50),
-             'vit': dict(type='StepsViT', arch='deit-tiny', out_indices=(3, 7, 11))}
+FULL_SIZE = {'convnext': (StepsConvNeXt, dict(arch='tiny')),
+             'swin': (StepsSwinTransformer, dict(arch='tiny')),
+             'resnet': (StepsResNet, dict(depth=50)),
+             'vit': (StepsViT, dict(arch='deit-tiny', out_indices=(3, 7, 11)))}
 INPUTS = {'legacy': (1, 3, 224, 224), 'dynamo': (1, 3, 512, 640)}
 
 
@@ -78,9 +80,9 @@ INPUTS = {'legacy': (1, 3, 224, 224), 'dynamo': (1, 3, 512, 640)}
 @pytest.mark.parametrize('exporter', EXPORTERS)
 @pytest.mark.parametrize('family', FAMILIES)
 def test_full_size_onnx_matches_onnxruntime(family, exporter):
-    from steps_mm.registry import MODELS
+    backbone, kwargs = FULL_SIZE[family]
     torch.manual_seed(0)
-    model = MODELS.build(FULL_SIZE[family]).eval()
+    model = backbone(**kwargs).eval()
     x = make_input(INPUTS[exporter])
     outs = onnx_outputs(model, x, exporter)
     with torch.no_grad():

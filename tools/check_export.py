@@ -18,10 +18,11 @@ import os
 import os.path as osp
 import sys
 
-MODELS = {'convnext-t': dict(type='StepsConvNeXt', arch='tiny'),
-          'swin-t': dict(type='StepsSwinTransformer', arch='tiny'),
-          'resnet-50': dict(type='StepsResNet', depth=50),
-          'deit-s': dict(type='StepsViT', arch='deit-small', out_indices=(3, 7, 11))}
+#: name -> (backbone class in steps_mm.models, arguments)
+MODELS = {'convnext-t': ('StepsConvNeXt', dict(arch='tiny')),
+          'swin-t': ('StepsSwinTransformer', dict(arch='tiny')),
+          'resnet-50': ('StepsResNet', dict(depth=50)),
+          'deit-s': ('StepsViT', dict(arch='deit-small', out_indices=(3, 7, 11)))}
 
 
 def parse_args():
@@ -42,8 +43,8 @@ def main():
     args = parse_args()
     import torch
 
+    from steps_mm import models
     from steps_mm.export import export_errors
-    from steps_mm.registry import MODELS as REGISTRY
     from steps_mm.research.report import markdown_table
     rows = []
     for size in args.sizes:
@@ -51,7 +52,8 @@ def main():
         for name in args.models:
             for layout in args.layouts:
                 torch.manual_seed(0)
-                model = REGISTRY.build(dict(MODELS[name], layout=layout))
+                backbone, kwargs = MODELS[name]
+                model = getattr(models, backbone)(layout=layout, **kwargs)
                 x = torch.randn(1, 3, h, w)
 
                 def progress(path, error, seconds):
