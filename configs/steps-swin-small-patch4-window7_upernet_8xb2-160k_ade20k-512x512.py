@@ -4,6 +4,8 @@
 _base_ = 'mmseg::swin/swin-small-patch4-window7-in1k-pre_upernet_8xb2-160k_ade20k-512x512.py'  # noqa
 
 custom_imports = dict(imports=['steps_mm'], allow_failed_imports=False)
+# atomic checkpoint writes, resume past a truncated checkpoint (docs/runtime.md)
+runner_type = 'steps_mm.CrashSafeRunner'
 
 model = dict(
     backbone=dict(

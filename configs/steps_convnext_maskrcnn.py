@@ -4,6 +4,8 @@
 _base_ = 'mmdet::convnext/mask-rcnn_convnext-t-p4-w7_fpn_amp-ms-crop-3x_coco.py'
 
 custom_imports = dict(imports=['steps_mm'], allow_failed_imports=False)
+# atomic checkpoint writes, resume past a truncated checkpoint (docs/runtime.md)
+runner_type = 'steps_mm.CrashSafeRunner'
 
 model = dict(
     backbone=dict(

@@ -7,6 +7,8 @@
 _base_ = 'mmseg::upernet/upernet_r50_4xb4-160k_ade20k-512x512.py'
 
 custom_imports = dict(imports=['steps_mm'], allow_failed_imports=False)
+# atomic checkpoint writes, resume past a truncated checkpoint (docs/runtime.md)
+runner_type = 'steps_mm.CrashSafeRunner'
 
 norm_cfg = dict(type='SyncBN', requires_grad=True)
 model = dict(

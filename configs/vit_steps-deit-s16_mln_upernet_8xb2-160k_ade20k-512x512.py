@@ -6,6 +6,8 @@
 _base_ = 'mmseg::vit/vit_deit-s16_mln_upernet_8xb2-160k_ade20k-512x512.py'
 
 custom_imports = dict(imports=['steps_mm'], allow_failed_imports=False)
+# atomic checkpoint writes, resume past a truncated checkpoint (docs/runtime.md)
+runner_type = 'steps_mm.CrashSafeRunner'
 
 model = dict(
     pretrained=None,  # the stock model-level key; the backbone has init_cfg

@@ -1,10 +1,18 @@
 """steps_mm: Step by Step Network (StepsNet) backbones for OpenMMLab.
 
-Importing the package registers the backbones in the ``steps_mm`` registry scope and,
-where installed, in mmdet's and mmseg's registries (and in mmpretrain's when a
-process imports it, see ``steps_mm.pretraining``); allows the numpy/mmengine types
-of mmengine checkpoints in torch's ``weights_only`` loader; and warns, in one line,
-about versions outside the tested matrix.
+``import steps_mm`` (what ``custom_imports=dict(imports=['steps_mm'])`` does)
+registers the backbones, the classifier, the optimizer wrapper and constructor in
+the ``steps_mm`` registry scope and in mmdet's and mmseg's registries where they
+are installed, and ``CrashSafeRunner`` in the ``steps_mm`` scope. It changes
+nothing else in the process, with one compatibility exception: torch's
+``weights_only`` loader is allowed the numpy and mmengine types that mmengine
+checkpoints hold, nothing more (``steps_mm.checkpoint_safety``). Versions
+outside the tested matrix get a one-line warning.
+
+Opt-in, named by configs (docs/runtime.md):
+``runner_type='steps_mm.CrashSafeRunner'`` (atomic checkpoint writes, checked
+resume; ``steps_mm.engine.crash_safety``) and the import ``steps_mm.pretraining``
+(mmpretrain's registries and, without torchvision, its stand-in).
 """
 from .checkpoint_safety import allow_mmengine_checkpoints
 from .env_check import check_versions
@@ -13,14 +21,13 @@ from .version import __version__
 check_versions()
 allow_mmengine_checkpoints()
 
-from . import engine, models, pretraining  # noqa: E402  (after the checks)
-from .registry import register_everywhere  # noqa: E402
+from . import engine, models  # noqa: E402  (after the checks)
+from .registry import RUNNERS, register_everywhere  # noqa: E402
 
 register_everywhere('MODELS', *models.BACKBONES, models.StepsImageClassifier)
 register_everywhere('OPTIM_WRAPPERS', engine.AutoAmpOptimWrapper)
 register_everywhere('OPTIM_WRAPPER_CONSTRUCTORS',
                     engine.StepsLayerDecayOptimizerConstructor)
-engine.enable_crash_safety()  # atomic checkpoint writes, checked resume
-pretraining.arm()  # mmpretrain's registries get the same modules when it is imported
+RUNNERS.register_module(module=engine.CrashSafeRunner)
 
 __all__ = ['__version__', 'engine', 'models']

@@ -1,5 +1,11 @@
 """Let torch's ``weights_only`` loader read mmengine checkpoints.
 
+The one process-wide change ``import steps_mm`` makes (docs/runtime.md): the stock
+tools cannot resume or test an mmengine checkpoint under torch >= 2.6 without it,
+and a user's own ``custom_imports`` replaces the shipped configs' list, so it cannot
+be left to a config. It adds exactly ``mmengine_safe_globals()`` to torch's
+allow-list and a ``copyreg`` reducer for ``HistoryBuffer``, nothing else.
+
 torch >= 2.6 loads with ``weights_only=True``, which refuses any pickled global not
 on its allow-list. mmengine 0.10 checkpoints hold numpy arrays and scalars inside the
 message hub's ``HistoryBuffer`` objects. We allow exactly those types, so resume,

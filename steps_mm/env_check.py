@@ -3,14 +3,11 @@ import importlib.metadata as metadata
 import warnings
 from typing import Dict, Optional
 
-#: distribution -> (tested version prefix, supported range as text)
-TESTED = {
-    'torch': ('2.13', '>=2.1 (tested 2.13.0, CPU build)'),
-    'mmengine': ('0.10.7', '>=0.10,<1.0 (tested 0.10.7)'),
-    'mmcv': ('2.1.0', '>=2.0.0rc4,<2.2.0 (tested 2.1.0)'),
-    'mmdet': ('3.3.0', '>=3.0,<3.4 (tested 3.3.0)'),
-    'mmsegmentation': ('1.2.2', '>=1.0,<1.3 (tested 1.2.2)'),
-}
+from .stack import STACK
+
+#: distribution -> (tested version, supported range as text)
+TESTED = {dist: (tested, f'{supported} (tested {tested})')
+          for dist, (supported, tested) in STACK.items()}
 
 
 def installed_versions() -> Dict[str, Optional[str]]:

@@ -11,6 +11,7 @@ from mmengine.registry import MODELS as MMENGINE_MODELS
 from mmengine.registry import OPTIM_WRAPPER_CONSTRUCTORS as \
     MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS
 from mmengine.registry import OPTIM_WRAPPERS as MMENGINE_OPTIM_WRAPPERS
+from mmengine.registry import RUNNERS as MMENGINE_RUNNERS
 from mmengine.registry import Registry
 
 MODELS = Registry('model', parent=MMENGINE_MODELS, scope='steps_mm',
@@ -20,11 +21,14 @@ OPTIM_WRAPPERS = Registry('optim wrapper', parent=MMENGINE_OPTIM_WRAPPERS,
 OPTIM_WRAPPER_CONSTRUCTORS = Registry(
     'optimizer wrapper constructor', parent=MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS,
     scope='steps_mm', locations=['steps_mm.engine'])
+#: ``runner_type='steps_mm.CrashSafeRunner'`` finds it from every codebase's tools
+RUNNERS = Registry('runner', parent=MMENGINE_RUNNERS, scope='steps_mm',
+                   locations=['steps_mm.engine'])
 
 #: codebases whose registries get our modules as soon as steps_mm is imported
 CODEBASES = ('mmdet', 'mmseg')
 #: codebases whose configs steps_mm ships; mmpretrain (ImageNet pretraining) gets
-#: our modules when it is first imported (see ``steps_mm.pretraining``)
+#: our modules in processes that import ``steps_mm.pretraining``
 CONFIG_CODEBASES = CODEBASES + ('mmpretrain',)
 
 #: what ``register_everywhere`` registered: (registry name, modules)
@@ -64,7 +68,8 @@ def register_in(codebase_registry, registry_name: str, modules) -> None:
 def register_everywhere(registry_name: str, *modules):
     """Register ``modules`` in our scope and in each installed codebase's
     registry called ``registry_name`` (``MODELS``, ``OPTIM_WRAPPERS``,
-    ``OPTIM_WRAPPER_CONSTRUCTORS``); mmpretrain's get them when it is imported."""
+    ``OPTIM_WRAPPER_CONSTRUCTORS``); mmpretrain's get them where
+    ``steps_mm.pretraining`` is imported."""
     REGISTERED.append((registry_name, modules))
     register_in(sys.modules[__name__], registry_name, modules)
     for codebase in installed_codebases():

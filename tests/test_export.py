@@ -1,11 +1,23 @@
-"""Every family traces and exports: torch.fx.symbolic_trace, torch.export, ONNX
-(run by onnxruntime) and torch.compile reproduce the eager outputs of a tiny
-backbone."""
+"""Every family traces and exports: torch.fx.symbolic_trace, torch.export, both
+ONNX exporters (TorchScript-based ``dynamo=False`` and ``dynamo=True``, run by
+onnxruntime) and torch.compile reproduce the eager outputs of a tiny backbone, and
+(slow) the ONNX exports of the real-size models too."""
 import pytest
 import torch
 import torch.fx
 
+from steps_mm.export import exported_outputs
+from steps_mm.models import (StepsConvNeXt, StepsResNet, StepsSwinTransformer,
+                             StepsViT)
 from tiny_backbones import CASES, FAMILIES, make_input, tiny_backbone
+
+EXPORTERS = ('legacy', 'dynamo')  # torch.onnx.export(dynamo=False / True)
+
+
+def non_square_input(family):
+    """Not a multiple of the tiny Swin's windows at every stage, nor of the ViT's
+    patches: padding, cropping and position-embedding resizing are in the graph."""
+    return make_input((1, 3, 40, 24) if family == 'vit' else (1, 3, 72, 104))
 
 
 def eval_model(family, layout='steps'):
@@ -30,23 +42,53 @@ def test_fx_symbolic_trace(family, layout):
 
 @pytest.mark.parametrize('family', FAMILIES)
 def test_torch_export(family):
-    model, x = eval_model(family)
+    model, _ = eval_model(family)
+    x = non_square_input(family)
     program = torch.export.export(model, (x,))
     with torch.no_grad():
         assert_outputs_close(program.module()(x), model(x), rtol=1e-5, atol=1e-6)
 
 
+def onnx_outputs(model, x, exporter: str):
+    """``model(x)`` exported by ``exporter`` and run by onnxruntime."""
+    pytest.importorskip('onnxruntime')
+    if exporter == 'dynamo':
+        pytest.importorskip('onnxscript')  # the dynamo exporter's backend
+    return exported_outputs(model, x, f'onnx-{exporter}')
+
+
+@pytest.mark.parametrize('exporter', EXPORTERS)
 @pytest.mark.parametrize('family', FAMILIES)
-def test_onnx_matches_onnxruntime(family, tmp_path):
-    ort = pytest.importorskip('onnxruntime')
-    pytest.importorskip('onnxscript')  # the exporter of torch.onnx.export
-    model, x = eval_model(family)
-    path = str(tmp_path / f'{family}.onnx')
-    torch.onnx.export(model, (x,), path, dynamo=True, verbose=False)
-    session = ort.InferenceSession(path, providers=['CPUExecutionProvider'])
-    outs = session.run(None, {session.get_inputs()[0].name: x.numpy()})
+def test_onnx_matches_onnxruntime(family, exporter):
+    model, _ = eval_model(family)
+    x = non_square_input(family)
+    outs = onnx_outputs(model, x, exporter)
     with torch.no_grad():
         assert_outputs_close(outs, model(x), rtol=1e-4, atol=1e-5)
+
+
+# the real archs, one input per family and exporter: 224x224 (ImageNet) for the
+# legacy exporter, a detection-sized non-square input for the dynamo one
+FULL_SIZE = {'convnext': (StepsConvNeXt, dict(arch='tiny')),
+             'swin': (StepsSwinTransformer, dict(arch='tiny')),
+             'resnet': (StepsResNet, dict(depth=50)),
+             'vit': (StepsViT, dict(arch='deit-tiny', out_indices=(3, 7, 11)))}
+INPUTS = {'legacy': (1, 3, 224, 224), 'dynamo': (1, 3, 512, 640)}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('exporter', EXPORTERS)
+@pytest.mark.parametrize('family', FAMILIES)
+def test_full_size_onnx_matches_onnxruntime(family, exporter):
+    backbone, kwargs = FULL_SIZE[family]
+    torch.manual_seed(0)
+    model = backbone(**kwargs).eval()
+    x = make_input(INPUTS[exporter])
+    outs = onnx_outputs(model, x, exporter)
+    with torch.no_grad():
+        expected = model(x)
+    assert len(expected) == (3 if family == 'vit' else 4)
+    assert_outputs_close(outs, expected, rtol=1e-4, atol=1e-4)
 
 
 def test_compile_option_matches_eager():

@@ -32,7 +32,7 @@ IMAGENET_TRAIN_IMAGES = 1_281_167
 
 def build(config: str, device: str, amp: bool, batch: int):
     """-> (model, optimizer wrapper, a synthetic batch, epochs, batch size)."""
-    import steps_mm  # noqa: F401  (first: arms the mmpretrain hook, see pretraining)
+    import steps_mm.pretraining  # noqa: F401  (first: mmpretrain with our modules)
     from mmengine.config import Config
     from mmengine.optim import build_optim_wrapper
     from mmengine.registry import init_default_scope

@@ -3,7 +3,12 @@
 # Output: the normalised NCHW map of the last stage; the recipe's GlobalAveragePooling neck pools it.
 _base_ = 'mmpretrain::swin_transformer/swin-small_16xb64_in1k.py'
 
-custom_imports = dict(imports=['steps_mm'], allow_failed_imports=False)
+# steps_mm's modules in mmpretrain's registries (and, without torchvision,
+# its stand-in): docs/runtime.md
+custom_imports = dict(imports=['steps_mm.pretraining'],
+                      allow_failed_imports=False)
+# atomic checkpoint writes, resume past a truncated checkpoint (docs/runtime.md)
+runner_type = 'steps_mm.CrashSafeRunner'
 
 model = dict(
     backbone=dict(

@@ -1,6 +1,6 @@
-from .crash_safety import enable_crash_safety
+from .crash_safety import CrashSafeRunner
 from .layer_decay import StepsLayerDecayOptimizerConstructor
 from .optim_wrapper import AutoAmpOptimWrapper
 
-__all__ = ['AutoAmpOptimWrapper', 'StepsLayerDecayOptimizerConstructor',
-           'enable_crash_safety']
+__all__ = ['AutoAmpOptimWrapper', 'CrashSafeRunner',
+           'StepsLayerDecayOptimizerConstructor']

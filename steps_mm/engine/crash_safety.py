@@ -1,70 +1,44 @@
-"""Crash-safe checkpoints for mmengine 0.10.
+"""Crash-safe checkpoints for mmengine 0.10, opted into by a config with
 
-1. Atomic writes. mmengine's ``save_checkpoint`` serialises to memory and hands the
-   bytes to the file backend of the path, which for local paths opens the final file
-   and writes into it: a crash (SIGKILL, OOM, full disk) midway leaves a truncated
-   ``iter_N.pth``. We register, for local paths, a ``LocalBackend`` whose ``put`` /
-   ``put_text`` write a temporary file in the same directory, fsync it and
-   ``os.replace`` it into place, so a checkpoint is either the old file or the new
-   one. A backend rather than a ``CheckpointHook`` subclass: it needs no config
-   change, so the stock configs and tools get it by importing ``steps_mm``
-   (``custom_imports``), and it also covers ``save_checkpoint`` calls outside the hook.
+    runner_type = 'steps_mm.CrashSafeRunner'
+
+(every config under ``configs/`` sets it, so ``mim train`` / ``mim test`` and the
+stock ``tools/train.py`` / ``tools/test.py`` get it). ``import steps_mm`` alone
+changes nothing: the features below live in this runner, for the runs built from
+such a config, and replace no mmengine function, backend or setting.
+
+1. Atomic checkpoint writes. mmengine's ``save_checkpoint`` serialises to memory
+   and writes the bytes into the final file: a crash (SIGKILL, OOM, full disk)
+   midway leaves a truncated ``iter_N.pth``. ``CrashSafeRunner.save_checkpoint``
+   lets mmengine write a hidden temporary file in the same directory
+   (``.iter_N.pth.<pid>.tmp``, created by ``open`` as any file, so it has the mode
+   the umask gives), fsyncs it and ``os.replace``-s it into place: a checkpoint is
+   the old file or the new one, never a part. Remote outputs (``backend_args``,
+   ``file_client_args``, ``s3://...``) are written by mmengine as before. The
+   ``last_checkpoint`` pointer is still written by mmengine's ``CheckpointHook``;
+   a pointer cut short is handled by 2.
 
 2. Resuming past a bad checkpoint. ``resume=True`` (``--resume``) reads the
-   ``last_checkpoint`` pointer and loads that file; a truncated file (from an older
-   run, a full disk, a copy cut short) then fails deep inside ``torch.load``. We wrap
-   the runner's ``find_latest_checkpoint``: when the pointer names a file that is not
-   a complete checkpoint, it logs a warning naming the bad file and the newest
-   complete ``iter_*.pth`` / ``epoch_*.pth`` in the work dir, and resumes from that
-   one; when there is none, it raises with the bad file's path (starting from scratch
-   silently would waste the run). An empty pointer (mmengine writes it with a plain
-   ``open``) is handled the same way. An explicit ``--resume PATH`` is left as is.
+   ``last_checkpoint`` pointer and loads that file; a truncated file (from an
+   older run, a full disk, a copy cut short) would fail deep inside ``torch.load``.
+   ``CrashSafeRunner.load_or_resume`` checks the file the pointer names: when it is
+   not a complete checkpoint (or the pointer is empty) it logs a warning naming
+   the bad file and the newest complete ``iter_*.pth`` / ``epoch_*.pth`` of the
+   work dir, and resumes from that one; when there is none, it raises with the
+   bad file's path (starting from scratch silently would waste the run). An
+   explicit ``--resume PATH`` (``load_from``) is loaded as given.
 """
 import glob
 import logging
 import os
 import os.path as osp
 import re
-import tempfile
 import zipfile
 from typing import Optional
 
-from mmengine.fileio import LocalBackend, register_backend
+from mmengine.dist import master_only
 from mmengine.logging import print_log
-
-
-# mkstemp makes 0600 files; give checkpoints the mode open() would (umask read once)
-_UMASK = os.umask(0)
-os.umask(_UMASK)
-
-
-class AtomicLocalBackend(LocalBackend):
-    """``LocalBackend`` that writes to a temporary file, then renames it."""
-
-    def put(self, obj: bytes, filepath) -> None:
-        _atomic_write(str(filepath), obj)
-
-    def put_text(self, obj: str, filepath, encoding: str = 'utf-8') -> None:
-        _atomic_write(str(filepath), obj.encode(encoding))
-
-
-def _atomic_write(filepath: str, data: bytes) -> None:
-    folder = osp.dirname(osp.abspath(filepath))
-    os.makedirs(folder, exist_ok=True)
-    # same directory: os.replace is atomic only within one file system
-    fd, tmp = tempfile.mkstemp(prefix=f'.{osp.basename(filepath)}.',
-                               suffix='.tmp', dir=folder)
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())  # the data is on disk before the name points at it
-        os.chmod(tmp, 0o666 & ~_UMASK)
-        os.replace(tmp, filepath)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
+from mmengine.runner import Runner
 
 
 def is_complete_checkpoint(path: str) -> bool:
@@ -96,11 +70,12 @@ def newest_complete_checkpoint(work_dir: str,
     return None
 
 
-def find_resumable_checkpoint(work_dir: str, _find_latest=None) -> Optional[str]:
-    """``find_latest_checkpoint`` that checks the file the pointer names and falls
-    back to the newest complete checkpoint (see the module docstring)."""
+def find_resumable_checkpoint(work_dir: str) -> Optional[str]:
+    """mmengine's ``find_latest_checkpoint``, checked: the file the pointer names
+    if it is complete, else the newest complete checkpoint (with a warning), else
+    a RuntimeError. None when the work dir has no pointer (a fresh run)."""
     from mmengine.runner.checkpoint import find_latest_checkpoint
-    latest = (_find_latest or find_latest_checkpoint)(work_dir)
+    latest = find_latest_checkpoint(work_dir)
     # remote paths (s3://...) are left to mmengine
     if latest is None or '://' in latest or (latest and is_complete_checkpoint(latest)):
         return latest
@@ -117,21 +92,59 @@ def find_resumable_checkpoint(work_dir: str, _find_latest=None) -> Optional[str]
     return good
 
 
-def enable_crash_safety() -> None:
-    """Atomic local writes and the checked resume (idempotent)."""
-    from mmengine.fileio import io as fileio_io
-    from mmengine.runner import runner as runner_module
-    register_backend('local', AtomicLocalBackend, force=True, prefixes='')
-    # get_file_backend caches instances; drop plain LocalBackends made before us
-    for key, backend in list(fileio_io.backend_instances.items()):
-        if type(backend) is LocalBackend:
-            del fileio_io.backend_instances[key]
-    # Runner.load_or_resume looks find_latest_checkpoint up in its module
-    if not getattr(runner_module.find_latest_checkpoint, '_steps_mm', False):
-        original = runner_module.find_latest_checkpoint
+def _fsync(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY if osp.isdir(path) else os.O_RDWR)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
-        def checked(path):
-            return find_resumable_checkpoint(path, original)
 
-        checked._steps_mm = True
-        runner_module.find_latest_checkpoint = checked
+def replace_durably(tmp: str, path: str) -> None:
+    """Move the finished file ``tmp`` to ``path`` (same directory): its data is on
+    disk before the name points at it, and the rename is atomic."""
+    _fsync(tmp)
+    os.replace(tmp, path)
+    if os.name == 'posix':  # the rename itself survives a power cut
+        _fsync(osp.dirname(osp.abspath(path)))
+
+
+class CrashSafeRunner(Runner):
+    """mmengine's ``Runner`` with atomic checkpoint writes and a resume that
+    skips a truncated last checkpoint (see the module docstring)."""
+
+    @master_only  # as mmengine's: one process writes
+    def save_checkpoint(self, out_dir: str, filename: str,
+                        file_client_args: Optional[dict] = None,
+                        save_optimizer: bool = True,
+                        save_param_scheduler: bool = True,
+                        meta: Optional[dict] = None, by_epoch: bool = True,
+                        backend_args: Optional[dict] = None):
+        options = dict(save_optimizer=save_optimizer,
+                       save_param_scheduler=save_param_scheduler, meta=meta,
+                       by_epoch=by_epoch)
+        if file_client_args is not None or backend_args is not None \
+                or '://' in str(out_dir):
+            return super().save_checkpoint(out_dir, filename, file_client_args,
+                                           backend_args=backend_args, **options)
+        # same directory: os.replace is atomic only within one file system
+        tmp_name = f'.{filename}.{os.getpid()}.tmp'
+        tmp = osp.join(out_dir, tmp_name)
+        try:
+            super().save_checkpoint(out_dir, tmp_name, **options)
+            replace_durably(tmp, osp.join(out_dir, filename))
+        except BaseException:
+            if osp.exists(tmp):
+                os.remove(tmp)
+            raise
+
+    def load_or_resume(self) -> None:
+        if not self._has_loaded and self._resume and self._load_from is None:
+            checkpoint = find_resumable_checkpoint(self.work_dir)
+            if checkpoint is not None:
+                self.logger.info(f'Auto resumed from the latest checkpoint '
+                                 f'{checkpoint}.')
+                self.resume(checkpoint)
+                self._has_loaded = True
+                return
+        super().load_or_resume()

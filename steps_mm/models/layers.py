@@ -86,8 +86,13 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
             mask = mask.repeat(q.shape[0] // mask.shape[0], 1, 1, 1)
         return F.scaled_dot_product_attention(
             q, k, v, attn_mask=None if mask is None else mask.to(q.dtype))
+    if mask is not None:  # (B / G, G, heads, N, d): the mask broadcasts, no copy
+        q, k, v = (t.unflatten(0, (-1, mask.shape[0])) for t in (q, k, v))
     scores = (q * q.shape[-1] ** -0.5) @ k.transpose(-2, -1)
     if mask is not None:
-        # in place: the matmul's backward does not need its output
-        scores.view(-1, *mask.shape).add_(mask.to(scores.dtype))
-    return scores.softmax(-1) @ v
+        # in place into the matmul's fresh output (its backward does not read
+        # it), never through a view of it: the TorchScript ONNX exporter drops
+        # in-place ops made through a view (the exported model had no mask)
+        scores.add_(mask.to(scores.dtype))
+    out = scores.softmax(-1) @ v
+    return out if mask is None else out.flatten(0, 1)

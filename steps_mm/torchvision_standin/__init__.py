@@ -5,7 +5,8 @@ its ImageNet recipes never call it, and no torchvision on PyPI loads beside a CP
 build of torch that is not its twin. ``enable()`` appends ``site/`` (a package
 named ``torchvision`` whose every entry raises on use) to the *end* of
 ``sys.path``, only when no torchvision can be found at all, so a real one always
-wins. steps_mm never needs it; only mmpretrain imports do.
+wins. steps_mm never needs it; only ``steps_mm.pretraining`` enables it, in the
+processes that name it (the ImageNet configs' ``custom_imports``).
 """
 import importlib.util
 import os.path as osp
