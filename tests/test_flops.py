@@ -12,7 +12,8 @@ import torch.nn as nn
 from steps_mm.models import StepsStage
 from steps_mm.models.blocks import TransformerBlock
 from steps_mm.models.layers import explicit_attention
-from steps_mm.research import flops, metafile
+from steps_mm.analysis import configs, flops
+from steps_mm.research import metafile
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 N = 16  # tokens of the tiny model: a 16x16 image in 4x4 patches
@@ -76,8 +77,8 @@ def test_config_codebase_follows_local_bases(tmp_path):
     (tmp_path / 'a.py').write_text("_base_ = 'mmseg::upernet/x.py'\n")
     (tmp_path / 'b.py').write_text("_base_ = './a.py'\nmodel = dict()\n")
     (tmp_path / 'c.py').write_text("model = dict()\n")
-    assert flops.config_codebase(str(tmp_path / 'b.py')) == 'mmseg'
-    assert flops.config_codebase(str(tmp_path / 'c.py')) is None
+    assert configs.config_codebase(str(tmp_path / 'b.py')) == 'mmseg'
+    assert configs.config_codebase(str(tmp_path / 'c.py')) is None
 
 
 def shipped(name):
@@ -120,7 +121,7 @@ def test_table1_mode_reproduces_the_paper_count():
 def test_metafile_lists_every_shipped_config():
     """Fails when a config is added or removed without
     `python tools/flops.py --write-metafile`."""
-    usable, skipped = flops.shipped_configs(ROOT)
+    usable, skipped = configs.shipped_configs(ROOT)
     entries = metafile.read_entries()
     assert entries, 'no metafile: run python tools/flops.py --write-metafile'
     names = {metafile.entry_name(c, ROOT) for c in usable}
@@ -142,11 +143,11 @@ def test_metafile_lists_every_shipped_config():
 
 def test_metafile_parameters_match_a_cheap_config():
     from steps_mm.analysis import count_params
-    usable, _ = flops.shipped_configs(ROOT)
+    usable, _ = configs.shipped_configs(ROOT)
     config = next(c for c in usable if 'upernet' in c and 'r50' in c)
     entry = metafile.read_entries()[metafile.entry_name(config, ROOT)]
     assert entry['Metadata']['Parameters'] == count_params(
-        flops.build_from_config(config)[0])
+        configs.build_from_config(config)[0])
 
 
 def test_mim_reads_the_model_index():

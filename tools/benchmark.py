@@ -449,7 +449,7 @@ def describe(args) -> str:
 
 
 def parse_args(argv=None):
-    from steps_mm.research.report import tool_parser
+    from steps_mm.report import tool_parser
     parser = tool_parser(__doc__)
     parser.add_argument('--mode', choices=('backbone', 'config'), default='backbone')
     parser.add_argument('--models', help='comma-separated models timed as one group, '

@@ -22,7 +22,7 @@ sys.path.insert(0, ROOT)
 
 
 def parse_args():
-    from steps_mm.research.report import tool_parser
+    from steps_mm.report import tool_parser
     parser = tool_parser(__doc__)
     parser.add_argument('config', nargs='?', help='a config file')
     parser.add_argument('--all', action='store_true',
@@ -60,10 +60,12 @@ def main():
 
 def run(args) -> str:
     """Count what ``args`` asks for; returns the Markdown table."""
-    from steps_mm.research import flops, metafile
-    from steps_mm.research.report import Progress, markdown_table, write_json
+    from steps_mm import analysis
+    from steps_mm.analysis import flops
+    from steps_mm.research import metafile
+    from steps_mm.report import Progress, markdown_table, write_json
     if args.write_metafile:
-        configs = flops.shipped_configs(ROOT)[0]
+        configs = analysis.shipped_configs(ROOT)[0]
         progress = Progress(len(configs))
         done = metafile.regenerate(ROOT, args.recompute,
                                    on_config=lambda name, what: progress.step(
@@ -81,7 +83,7 @@ def run(args) -> str:
               f'parameters ({time.time() - start:.0f}s)')
         results = [result]
     else:
-        configs, skipped = flops.shipped_configs(ROOT)
+        configs, skipped = analysis.shipped_configs(ROOT)
         if skipped:
             print(f'skipped (codebase not installed): {skipped}')
         progress, results = Progress(len(configs)), []

@@ -30,7 +30,7 @@ def describe(config: str) -> str:
     from mmengine.registry import MODELS, init_default_scope
 
     from steps_mm.analysis import count_flops, count_params
-    from steps_mm.research.flops import table1_classifier
+    from steps_mm.analysis import table1_classifier
 
     cfg = Config.fromfile(config)
     init_default_scope(cfg.default_scope)

@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Dict, List, Optional, Tuple
 
 from .data import NUM_CLASSES, mnist_subset
-from .report import markdown_table, mean_std, new_figure, save_figure
+from ..report import markdown_table, mean_std, new_figure, save_figure
 from .runner import Job, run_jobs
 from .train import Recipe, evaluate, report_epochs, seed_everything, train
 
@@ -100,7 +100,7 @@ def partner_blocks(seq_blocks: int, pairing: str) -> int:
 def describe_deit(layout: str, blocks: int, width: int) -> Dict:
     """Blocks, layers (the paper's count), parameters and MACs per 28x28 image."""
     from ..analysis import count_blocks_and_layers, count_params
-    from .flops import analyze
+    from ..analysis import analyze
     from .models import deit_like
     model = deit_like(width, blocks, layout)
     return dict(layout=layout, blocks=blocks, width=width,

@@ -137,7 +137,7 @@ def probe(model: nn.Module, x: torch.Tensor, y: torch.Tensor, stage_index: int =
 
 
 def probe_tables(result: Dict) -> str:
-    from .report import markdown_table
+    from ..report import markdown_table
     pct = lambda v: f'{100 * v:.1f}'  # noqa: E731
     counts = [r['channels'] for r in result['slow']]
     table6 = markdown_table(

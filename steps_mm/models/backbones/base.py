@@ -6,6 +6,7 @@ from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Un
 import torch
 from mmengine.model import BaseModule
 
+from ..pretrained import init_pretrained
 from ..steps import StepSpec, StepsStage, check_layout, validate_spec
 
 
@@ -137,7 +138,6 @@ class StepsBackbone(BaseModule):
         """A ``Pretrained`` init_cfg loads through ``steps_mm.models.pretrained``
         (explicit key maps, errors on missing keys and shape mismatches, one report
         line) instead of mmengine's silent ``load_checkpoint(strict=False)``."""
-        from ..pretrained import init_pretrained  # late: needed only here
         if not init_pretrained(self):
             super().init_weights()
 

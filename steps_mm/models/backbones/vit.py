@@ -14,6 +14,7 @@ import torch.nn.functional as F
 
 from ..blocks import TransformerBlock
 from ..steps import StepsStage
+from ..utils.embed import resize_pos_embed
 from .base import StepsBackbone, heads_problem
 
 
@@ -211,17 +212,6 @@ def pos_embed_for(pos_embed: torch.Tensor, grid: Tuple[int, int],
     if tuple(new_grid) == tuple(grid):
         return pos_embed
     return resize_pos_embed(pos_embed, grid, new_grid)
-
-
-def resize_pos_embed(pos_embed: torch.Tensor, grid: Tuple[int, int],
-                     new_grid: Tuple[int, int]) -> torch.Tensor:
-    """(1, 1 + H*W, C) -> (1, 1 + h*w, C): the patch entries resized bicubically
-    (as mmseg's and mmpretrain's ViT), the class token's entry unchanged."""
-    cls_pos, patch_pos = pos_embed[:, :1], pos_embed[:, 1:]
-    patch_pos = patch_pos.reshape(1, *grid, -1).permute(0, 3, 1, 2)
-    patch_pos = F.interpolate(patch_pos, size=new_grid, mode='bicubic',
-                              align_corners=False)
-    return torch.cat([cls_pos, patch_pos.flatten(2).transpose(1, 2)], 1)
 
 
 def resize_loaded_pos_embed(vit: StepsViT, state_dict: dict, prefix: str, *args):

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
 import torch
-import torch.nn.functional as F
 from mmengine.logging import print_log
 
+from ..utils.embed import resize_pos_embed, resize_relative_position_bias_table
 from .layouts import (ALWAYS_OPTIONAL, BACKBONE_OF, DERIVED, DROP, FAMILIES, LAYOUTS,
                       OPTIONAL, TITLES, Layout, merge_order)
 
@@ -121,22 +121,9 @@ def choose_layout(state: dict, model, family: str) -> Layout:
 
 
 # ---- resizing ----------------------------------------------------------------------
-def resize_bias_table(table: torch.Tensor, shape) -> Optional[torch.Tensor]:
-    """A Swin relative-position bias table ((2w-1)^2, heads) for another window,
-    bicubic over the (2w-1) x (2w-1) grid of offsets; None if it cannot be."""
-    (n_old, heads), (n_new, heads_new) = table.shape, shape
-    old, new = math.isqrt(n_old), math.isqrt(n_new)
-    if heads != heads_new or old * old != n_old or new * new != n_new:
-        return None
-    grid = table.T.reshape(1, heads, old, old).float()
-    out = F.interpolate(grid, size=(new, new), mode='bicubic', align_corners=False)
-    return out.reshape(heads, n_new).T.to(table.dtype).contiguous()
-
-
 def resize_pos(pos: torch.Tensor, model) -> Optional[torch.Tensor]:
     """A ViT position embedding (1, 1 + s*s, C) of a square grid resized to the
     model's grid (class token entry kept); None if it cannot be."""
-    from ..backbones.vit import resize_pos_embed
     if pos.ndim != 3:
         return None
     side = math.isqrt(pos.shape[1] - 1)
@@ -148,7 +135,7 @@ def resize_pos(pos: torch.Tensor, model) -> Optional[torch.Tensor]:
 
 def resize(name: str, value: torch.Tensor, shape, model) -> Optional[torch.Tensor]:
     if name.endswith('relative_position_bias_table') and value.ndim == 2:
-        return resize_bias_table(value, shape)
+        return resize_relative_position_bias_table(value, shape)
     if name == 'pos_embed':
         return resize_pos(value, model)
     return None
