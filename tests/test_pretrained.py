@@ -15,9 +15,9 @@ import torch
 
 from steps_mm.models import (StepsConvNeXt, StepsImageClassifier, StepsResNet,
                              StepsSwinTransformer, StepsViT)
-from steps_mm.models.backbones.swin import PatchMerging
 from steps_mm.models import pretrained as P
-from steps_mm.models.pretrained import PretrainedError, load_pretrained, merge_order
+from steps_mm.models.backbones.swin import PatchMerging, merge_order
+from steps_mm.models.pretrained import PretrainedError, load_pretrained
 from steps_mm.models.utils import resize_relative_position_bias_table
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))

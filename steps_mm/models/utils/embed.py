@@ -18,6 +18,17 @@ def resize_pos_embed(pos_embed: torch.Tensor, grid: Tuple[int, int],
     return torch.cat([cls_pos, patch_pos.flatten(2).transpose(1, 2)], 1)
 
 
+def resize_square_pos_embed(pos_embed: torch.Tensor,
+                            new_grid: Tuple[int, int]) -> Optional[torch.Tensor]:
+    """``resize_pos_embed`` of a checkpoint's (1, 1 + s*s, C) embedding, whose
+    grid is square as checkpoints' grids are; None when it is not of that form."""
+    side = math.isqrt(pos_embed.shape[1] - 1) if pos_embed.ndim == 3 else 0
+    if not side or side * side != pos_embed.shape[1] - 1:
+        return None
+    resized = resize_pos_embed(pos_embed.float(), (side, side), new_grid)
+    return resized.to(pos_embed.dtype)
+
+
 def resize_relative_position_bias_table(table: torch.Tensor,
                                         shape) -> Optional[torch.Tensor]:
     """A Swin relative-position bias table ((2w-1)^2, heads) for another window,
