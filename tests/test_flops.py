@@ -71,6 +71,21 @@ def test_uncounted_arithmetic_is_an_error_naming_the_op():
 
     with pytest.raises(flops.UncountedOperators, match='aten::cdist'):
         flops.count(Distances(), (8, 8))
+    with pytest.raises(flops.UncountedOperators, match='aten::cdist'):
+        flops.count_flops(Distances(), (8, 8))  # the one counter, strict everywhere
+
+
+def test_position_embedding_resize_is_counted():
+    """A ViT at another input size resizes its position embedding bicubically:
+    16 MACs per output value, which mmengine alone would not count."""
+    from steps_mm.models import StepsImageClassifier
+    model = StepsImageClassifier(dict(
+        type='StepsViT', img_size=32, patch_size=8, layout='sequential',
+        arch=dict(channels=[16], depths=[1], heads={16: 2})), num_classes=10)
+    native = flops.count_flops(model, (32, 32))
+    resized = flops.analyze(model, (48, 48))
+    assert resized.by_operator()['upsample_bicubic2d'] == 16 * 16 * 6 * 6
+    assert resized.total() > native
 
 
 def test_config_codebase_follows_local_bases(tmp_path):

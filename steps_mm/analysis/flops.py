@@ -79,7 +79,10 @@ def bicubic_flop_jit(inputs, outputs) -> int:
     return 4 * roi_align_flop_jit(inputs, outputs)
 
 
-EXTRA_HANDLES = {
+#: FlopAnalyzer handles beyond mmengine's own: ops it would count as zero or not
+#: at all
+HANDLES = {
+    'aten::scaled_dot_product_attention': sdpa_flop_jit,
     'prim::PythonOp.RoIAlignFunction': roi_align_flop_jit,
     'aten::upsample_bicubic2d': bicubic_flop_jit,
 }
@@ -140,44 +143,35 @@ def traced_module(model: nn.Module, image_shape: Tuple[int, int]) -> nn.Module:
 
 
 # ---- counting ------------------------------------------------------------------------
-def flop_analyzer(model: nn.Module, inputs: tuple):
-    """mmengine's FlopAnalyzer for ``model(*inputs)`` that also counts the fused
-    attention op, with its per-op warnings off."""
-    from mmengine.analysis import FlopAnalyzer
-    analyzer = FlopAnalyzer(model, inputs)
-    analyzer.set_op_handle('aten::scaled_dot_product_attention', sdpa_flop_jit)
-    return analyzer.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
-
-
-def count_flops(model: nn.Module, size: Tuple[int, int] = (224, 224)) -> int:
-    """Multiply-accumulates of one forward pass of a 1x3xHxW image, counted by
-    mmengine's FlopAnalyzer (fvcore's convention: one MAC is one FLOP)."""
-    was_training = model.training
-    model.eval()
-    with torch.no_grad():
-        total = flop_analyzer(model, (torch.zeros(1, 3, *size),)).total()
-    model.train(was_training)
-    return total
-
-
 def analyze(module: nn.Module, image_shape: Tuple[int, int], channels: int = 3):
-    """A FlopAnalyzer over one forward pass of a zero 1xCxHxW batch, with our
-    extra handles; raises ``UncountedOperators`` for arithmetic it cannot count."""
+    """mmengine's FlopAnalyzer over one forward pass (eval mode, no grad) of a zero
+    1xCxHxW batch, with ``HANDLES``; ``.total()``, ``.by_module()``... give the
+    counts. Raises ``UncountedOperators`` for arithmetic it cannot count."""
+    from mmengine.analysis import FlopAnalyzer
+    was_training = module.training
     module.eval()
-    analyzer = flop_analyzer(module, (torch.zeros(1, channels, *image_shape),))
-    for name, handle in EXTRA_HANDLES.items():
+    analyzer = FlopAnalyzer(module, (torch.zeros(1, channels, *image_shape),))
+    analyzer.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+    for name, handle in HANDLES.items():
         analyzer.set_op_handle(name, handle)
     with torch.no_grad():
-        analyzer.total()  # runs the trace
+        analyzer.total()  # runs the trace; the counts are cached
+    module.train(was_training)
     unsupported = analyzer.unsupported_ops()
     uncounted = {op: n for op, n in unsupported.items() if op not in ZERO_MAC_OPS}
     if uncounted:
         listed = ', '.join(f'{op} (x{n})' for op, n in sorted(uncounted.items()))
         raise UncountedOperators(
             f'no FLOP counter for {listed}; add a handle to '
-            f'steps_mm.analysis.flops.EXTRA_HANDLES, or add the op to ZERO_MAC_OPS '
+            f'steps_mm.analysis.flops.HANDLES, or add the op to ZERO_MAC_OPS '
             f'if it does no multiply-accumulate')
     return analyzer
+
+
+def count_flops(model: nn.Module, size: Tuple[int, int] = (224, 224)) -> int:
+    """Multiply-accumulates of one forward pass of a 1x3xHxW image (fvcore's
+    convention: one MAC is one FLOP), counted by ``analyze``."""
+    return analyze(model, size).total()
 
 
 def _steps_rows(backbone: nn.Module, prefix: str, by_module) -> List[Dict]:
