@@ -1,5 +1,6 @@
 """Shipped configs: which codebase runs each, and their models built as the
 Runner builds them."""
+import copy
 import glob
 import importlib.util
 import os.path as osp
@@ -42,15 +43,25 @@ def shipped_configs(root: str) -> Tuple[List[str], List[str]]:
     return usable, skipped
 
 
-def build_from_config(config: str):
-    """``(model, cfg, codebase)``: the model of ``config`` built in its scope, with
-    no pretrained weights loaded."""
-    from mmengine.config import Config
+def build_model(cfg, pretrained: bool = True):
+    """The model of a loaded config, built as mmengine's ``Runner`` builds it: in
+    the config's default scope, with the config's top-level ``data_preprocessor``
+    merged into the model's (where the recipes set Mixup/CutMix's
+    ``num_classes``). ``pretrained=False`` drops the backbone's ``init_cfg``, so
+    that nothing is loaded or downloaded even by ``init_weights``."""
     from mmengine.registry import MODELS, init_default_scope
-    cfg = Config.fromfile(config)
     init_default_scope(cfg.get('default_scope', 'mmengine'))
-    model_cfg = cfg.model
-    if 'backbone' in model_cfg:
-        model_cfg.backbone.init_cfg = None  # counting needs no weights
-    model = MODELS.build(model_cfg)
-    return model, cfg, cfg.get('default_scope')
+    model_cfg = copy.deepcopy(cfg.model)
+    if cfg.get('data_preprocessor') is not None:  # as Runner.__init__
+        model_cfg.setdefault('data_preprocessor', copy.deepcopy(cfg.data_preprocessor))
+    if not pretrained and 'backbone' in model_cfg:
+        model_cfg.backbone.init_cfg = None
+    return MODELS.build(model_cfg)
+
+
+def build_from_config(config: str):
+    """``(model, cfg, codebase)``: the model of the config file ``config`` built
+    as the Runner builds it, with no pretrained weights."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(config)
+    return build_model(cfg, pretrained=False), cfg, cfg.get('default_scope')
