@@ -57,6 +57,12 @@ def test_config_mode_runs_a_whole_detector_step():
     assert row['model'] == 'MaskRCNN-Steps-R50' and row['train_img_s'] > 0
 
 
+def test_config_mode_size_is_the_image_size():
+    """mmseg's preprocessor pads to its crop size (512x512); --size replaces it."""
+    bench = benchmark.build('UperNet-DeiT-S', 'config', 2, 'cpu', 64, ROOT)
+    assert bench.model.data_preprocessor.size == (64, 64)
+
+
 def test_interleaved_medians_time_each_step_in_turn():
     calls = []
     medians = timing.interleaved_medians(

@@ -139,6 +139,9 @@ def _config_bench(name, path, options, batch, device, size) -> Bench:
     from mmengine.config import Config
     from mmengine.model import revert_sync_batchnorm
     cfg = Config.fromfile(path)
+    for preprocessor in (cfg.get('data_preprocessor'), cfg.model.get('data_preprocessor')):
+        if preprocessor and preprocessor.get('size'):  # mmseg pads to its crop size
+            preprocessor.size = tuple(size)
     model = build_model(cfg, pretrained=False)  # nothing is downloaded
     if device == 'cpu':
         model = revert_sync_batchnorm(model)
