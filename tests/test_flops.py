@@ -165,6 +165,7 @@ def test_metafile_parameters_match_a_cheap_config():
         configs.build_from_config(config)[0])
 
 
+@pytest.mark.slow  # mim as a subprocess
 def test_mim_reads_the_model_index():
     pytest.importorskip('mim')
     from mim.commands.search import convert2df

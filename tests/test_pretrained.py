@@ -439,6 +439,7 @@ def test_deit_pos_embed_resize_is_reported(tmp_path):
 
 
 # ---- the converter -----------------------------------------------------------------
+@pytest.mark.slow  # the tool as a subprocess
 def test_convert_checkpoint_tool(timm_convnext, tmp_path):
     _, path = timm_convnext
     dst = str(tmp_path / 'converted.pth')
