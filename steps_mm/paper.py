@@ -1,7 +1,8 @@
 """The papers' published numbers that steps_mm is checked against, in one place:
-the StepsNet paper's Table 1 (arXiv 2511.14329; ImageNet-1K, 224x224, 1000-class
-head) and the MNIST rows of the shallow paper's Table 2 (arXiv 2309.08414). The
-architectures themselves are the backbones' ``arch_settings``."""
+the StepsNet paper's (arXiv 2511.14329) Table 1 (ImageNet-1K, 224x224, 1000-class
+head), Fig. 1 and Tables 6-7, and the MNIST rows of the shallow paper's Table 2
+(arXiv 2309.08414). The architectures themselves are the backbones'
+``arch_settings``."""
 from typing import NamedTuple
 
 
@@ -54,6 +55,15 @@ TABLE1_EXPLAINED = {
 STEPS_FIG1 = {'layers': (120, 180, 240, 360, 480),
               'sequential': (72.9, 75.2, 75.7, 75.8, 75.6),
               'steps': (73.3, 77.0, 78.4, 79.4, 80.0)}
+
+#: the StepsNet paper's Tables 6-7, probes of Steps-DeiT-S on ImageNet without
+#: retraining (top-1, %): the first (slow path) or last (fast path) n input
+#: channels masked, and similar compute dropped from step F1 / F2 / F3
+STEPS_PROBES = dict(masked=(32, 64, 96, 128, 160),
+                    slow=(77.3, 68.3, 49.0, 20.4, 4.4),
+                    fast=(80.9, 80.9, 80.8, 80.7, 80.3),
+                    unmasked=81.0,
+                    dropped=(77.0, 78.1, 80.5))
 
 #: the shallow paper's Table 2, MNIST rows: per bin of Q = training samples x
 #: outputs / parameters (Q<1, 1-3, 3-10, >=10), (train loss, val loss)
