@@ -50,6 +50,7 @@ def test_every_steps_config_has_a_baseline_twin():
     assert not missing, f'configs without a steps/sequential twin: {missing}'
 
 
+@pytest.mark.slow  # the Runner on every shipped config, full-size models
 @pytest.mark.parametrize('config', CONFIGS)
 def test_config_trains_and_tests_on_builtin_data(config, demo_data, tmp_path):
     cfg = demo_cfg(config, demo_data, tmp_path, iters=2)

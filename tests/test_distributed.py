@@ -69,6 +69,7 @@ def _worker(rank, world_size, port, out_file):
         dist.destroy_process_group()
 
 
+@pytest.mark.slow  # two spawned processes
 def test_two_processes_match_one_process_gradients(tmp_path):
     out_file = str(tmp_path / 'grads.pth')
     mp.spawn(_worker, args=(2, _free_port(), out_file), nprocs=2, join=True)
@@ -109,6 +110,7 @@ def _run(cmd, log_file, port, cwd):
     return text
 
 
+@pytest.mark.slow  # dist_train.sh / dist_test.sh: torchrun subprocess chains
 @pytest.mark.skipif(sys.platform == 'win32', reason='bash scripts')
 def test_dist_train_and_test_maskrcnn_two_processes(demo_data, tmp_path):
     # batch 1 per process: the global batch of 2 the single-process demo uses

@@ -12,7 +12,8 @@ import torch.nn as nn
 from steps_mm.models import StepsStage
 from steps_mm.models.blocks import TransformerBlock
 from steps_mm.models.layers import explicit_attention
-from steps_mm.research import flops, metafile
+from steps_mm.analysis import configs, flops
+from steps_mm.research import metafile
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 N = 16  # tokens of the tiny model: a 16x16 image in 4x4 patches
@@ -70,14 +71,29 @@ def test_uncounted_arithmetic_is_an_error_naming_the_op():
 
     with pytest.raises(flops.UncountedOperators, match='aten::cdist'):
         flops.count(Distances(), (8, 8))
+    with pytest.raises(flops.UncountedOperators, match='aten::cdist'):
+        flops.count_flops(Distances(), (8, 8))  # the one counter, strict everywhere
+
+
+def test_position_embedding_resize_is_counted():
+    """A ViT at another input size resizes its position embedding bicubically:
+    16 MACs per output value, which mmengine alone would not count."""
+    from steps_mm.models import StepsImageClassifier
+    model = StepsImageClassifier(dict(
+        type='StepsViT', img_size=32, patch_size=8, layout='sequential',
+        arch=dict(channels=[16], depths=[1], heads={16: 2})), num_classes=10)
+    native = flops.count_flops(model, (32, 32))
+    resized = flops.analyze(model, (48, 48))
+    assert resized.by_operator()['upsample_bicubic2d'] == 16 * 16 * 6 * 6
+    assert resized.total() > native
 
 
 def test_config_codebase_follows_local_bases(tmp_path):
     (tmp_path / 'a.py').write_text("_base_ = 'mmseg::upernet/x.py'\n")
     (tmp_path / 'b.py').write_text("_base_ = './a.py'\nmodel = dict()\n")
     (tmp_path / 'c.py').write_text("model = dict()\n")
-    assert flops.config_codebase(str(tmp_path / 'b.py')) == 'mmseg'
-    assert flops.config_codebase(str(tmp_path / 'c.py')) is None
+    assert configs.config_codebase(str(tmp_path / 'b.py')) == 'mmseg'
+    assert configs.config_codebase(str(tmp_path / 'c.py')) is None
 
 
 def shipped(name):
@@ -120,7 +136,7 @@ def test_table1_mode_reproduces_the_paper_count():
 def test_metafile_lists_every_shipped_config():
     """Fails when a config is added or removed without
     `python tools/flops.py --write-metafile`."""
-    usable, skipped = flops.shipped_configs(ROOT)
+    usable, skipped = configs.shipped_configs(ROOT)
     entries = metafile.read_entries()
     assert entries, 'no metafile: run python tools/flops.py --write-metafile'
     names = {metafile.entry_name(c, ROOT) for c in usable}
@@ -142,13 +158,14 @@ def test_metafile_lists_every_shipped_config():
 
 def test_metafile_parameters_match_a_cheap_config():
     from steps_mm.analysis import count_params
-    usable, _ = flops.shipped_configs(ROOT)
+    usable, _ = configs.shipped_configs(ROOT)
     config = next(c for c in usable if 'upernet' in c and 'r50' in c)
     entry = metafile.read_entries()[metafile.entry_name(config, ROOT)]
     assert entry['Metadata']['Parameters'] == count_params(
-        flops.build_from_config(config)[0])
+        configs.build_from_config(config)[0])
 
 
+@pytest.mark.slow  # mim as a subprocess
 def test_mim_reads_the_model_index():
     pytest.importorskip('mim')
     from mim.commands.search import convert2df
@@ -164,12 +181,12 @@ def test_mim_reads_the_model_index():
     assert 'config id: mask-rcnn_steps-swin-t-p4-w7_fpn_1x_coco' in out
 
 
-def test_cli_prints_a_breakdown_and_writes_json(tmp_path):
-    pytest.importorskip('mmseg')
-    out = subprocess.run(
-        [sys.executable, osp.join(ROOT, 'tools', 'flops.py'),
-         shipped('upernet_steps-r50_4xb4-160k_ade20k-512x512.py'), '--shape', '64', '64',
-         '--out', str(tmp_path)], capture_output=True, text=True, check=True).stdout
-    assert '| part (1x3x64x64) | GMACs | params (M) |' in out
-    assert 'decode_head' in out and 'step 2' in out
-    assert (tmp_path / 'flops.json').exists()
+@pytest.mark.parametrize('scope', ['mmengine', 'mmdet', 'mmseg'])
+def test_classifier_builds_under_another_default_scope(scope):
+    """Counting FLOPs after a codebase's config set its default scope (as the
+    Runner and ``analysis.configs.build_model`` do) still finds our backbones."""
+    from mmengine.registry import DefaultScope
+    from steps_mm.models.classifier import StepsImageClassifier
+    with DefaultScope.overwrite_default_scope(scope):
+        model = StepsImageClassifier(dict(type='StepsResNet', depth=18), num_classes=10)
+    assert flops.count_flops(model, (32, 32)) > 0

@@ -135,19 +135,38 @@ def test_missing_imagenet_checkpoint_names_the_command_and_the_switch(tmp_path):
     assert '--cfg-options model.backbone.init_cfg=None' in message
 
 
+def test_models_are_built_as_the_runner_builds_them():
+    """The recipe's top-level data_preprocessor (Mixup/CutMix's num_classes) is
+    merged into the model, so a training step with the recipe's augments runs."""
+    from steps_mm.analysis.gpu_hours import training_run
+    run = training_run(osp.join(ROOT, 'configs', 'imagenet',
+                                'deit-tiny_4xb256_in1k.py'), batch=2)
+    assert run.model.data_preprocessor.num_classes == 1000
+    assert run.model.data_preprocessor.batch_augments is not None
+    losses = run.step()
+    assert torch.isfinite(losses['loss'])
+
+
+# a Steps config and its baseline of every family (the smallest arch of each)
+GPU_HOURS_CONFIGS = [osp.join(ROOT, 'configs', 'imagenet', f'{prefix}{name}.py')
+                     for name in ('resnet18_8xb32_in1k', 'deit-tiny_4xb256_in1k',
+                                  'swin-tiny_16xb64_in1k', 'convnext-tiny_32xb128_in1k')
+                     for prefix in ('steps-', '')]
+
+
+@pytest.mark.slow
 def test_gpu_hours_tool_times_the_recipes_training_step(tmp_path):
-    configs = [osp.join(ROOT, 'configs', 'imagenet', f'{n}_8xb32_in1k.py')
-               for n in ('resnet18', 'steps-resnet18')]
     out = subprocess.run(
-        [sys.executable, osp.join(ROOT, 'tools', 'gpu_hours.py'), *configs,
-         '--batch', '2', '--steps', '2', '--warmup', '1', '--out', str(tmp_path)],
-        capture_output=True, text=True, cwd=ROOT, timeout=600)
+        [sys.executable, osp.join(ROOT, 'tools', 'gpu_hours.py'), *GPU_HOURS_CONFIGS,
+         '--batch', '2', '--steps', '1', '--warmup', '0', '--out', str(tmp_path)],
+        capture_output=True, text=True, cwd=ROOT, timeout=900)
     assert out.returncode == 0, out.stderr[-3000:]
     rows = json.load(open(tmp_path / 'gpu_hours.json'))
-    assert [r['config'] for r in rows] == [osp.relpath(c, ROOT) for c in configs]
+    assert [r['config'] for r in rows] == [osp.relpath(c, ROOT) for c in GPU_HOURS_CONFIGS]
     for row in rows:
-        assert row['batch'] == 2 and row['epochs'] == 100  # the recipe's schedule
+        epochs = 100 if 'resnet' in row['config'] else 300  # the recipe's schedule
+        assert row['batch'] == 2 and row['epochs'] == epochs
         assert row['images_per_second'] > 0
         assert row['device_hours'] == pytest.approx(
-            100 * 1_281_167 / row['images_per_second'] / 3600)
+            epochs * 1_281_167 / row['images_per_second'] / 3600)
     assert '| resnet18_8xb32_in1k.py | 2 |' in out.stdout

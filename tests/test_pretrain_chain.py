@@ -53,6 +53,7 @@ def pretrained(demo_data, tmp_path_factory):
     return checkpoint
 
 
+@pytest.mark.slow  # mim train / test subprocess chains
 @pytest.mark.parametrize('config, codebase, metric', [
     ('steps_convnext_maskrcnn.py', 'mmdet', 'coco/bbox_mAP'),
     ('steps_convnext_upernet.py', 'mmseg', 'mIoU')])

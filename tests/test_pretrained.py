@@ -15,9 +15,10 @@ import torch
 
 from steps_mm.models import (StepsConvNeXt, StepsImageClassifier, StepsResNet,
                              StepsSwinTransformer, StepsViT)
-from steps_mm.models.backbones.swin import PatchMerging
 from steps_mm.models import pretrained as P
-from steps_mm.models.pretrained import PretrainedError, load_pretrained, merge_order
+from steps_mm.models.backbones.swin import PatchMerging, merge_order
+from steps_mm.models.pretrained import PretrainedError, load_pretrained
+from steps_mm.models.utils import resize_relative_position_bias_table
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 WB = ('weight', 'bias')
@@ -422,7 +423,7 @@ def test_swin_window_resize_is_reported(tmp_path):
     out = outputs(model, INPUTS[swin])[-1]
     assert out.shape == (1, 32, 2, 2) and torch.isfinite(out).all()
     # a table constant over offsets stays constant
-    table = P.resize_bias_table(torch.full((25, 2), 0.3), (81, 2))
+    table = resize_relative_position_bias_table(torch.full((25, 2), 0.3), (81, 2))
     torch.testing.assert_close(table, torch.full((81, 2), 0.3))
 
 
@@ -438,6 +439,7 @@ def test_deit_pos_embed_resize_is_reported(tmp_path):
 
 
 # ---- the converter -----------------------------------------------------------------
+@pytest.mark.slow  # the tool as a subprocess
 def test_convert_checkpoint_tool(timm_convnext, tmp_path):
     _, path = timm_convnext
     dst = str(tmp_path / 'converted.pth')

@@ -24,6 +24,7 @@ class RecordStart(Hook):
         self.adam_steps = {int(s['step']) for s in state.values() if 'step' in s}
 
 
+@pytest.mark.slow  # mim train / test subprocess chains
 @pytest.mark.parametrize('config, codebase, metric', CASES)
 def test_train_resume_and_test_with_stock_tools(config, codebase, metric, demo_data,
                                                 tmp_path):

@@ -27,7 +27,7 @@ MODELS = {'convnext-t': ('StepsConvNeXt', dict(arch='tiny')),
 
 def parse_args():
     from steps_mm.export import PATHS
-    from steps_mm.research.report import tool_parser
+    from steps_mm.report import tool_parser
     parser = tool_parser(__doc__)
     parser.add_argument('--models', nargs='+', choices=list(MODELS), default=list(MODELS))
     parser.add_argument('--layouts', nargs='+', default=['steps', 'sequential'])
@@ -45,7 +45,7 @@ def main():
 
     from steps_mm import models
     from steps_mm.export import export_errors
-    from steps_mm.research.report import markdown_table
+    from steps_mm.report import markdown_table
     rows = []
     for size in args.sizes:
         h, w = map(int, size.split('x'))

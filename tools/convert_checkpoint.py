@@ -9,61 +9,60 @@ fails on missing keys, unknown keys or shape mismatches.
 
 DST holds ``state_dict`` with the ``backbone.*`` keys the source provided (keys it
 lacks, such as output norms, stay absent) and ``meta.steps_mm`` describing the model.
+The families and their archs are those of the backbone classes
+(``steps_mm.models.FAMILIES``).
 """
 import argparse
-import json
-import os.path as osp
+import inspect
 import sys
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, ROOT)
+import torch
+from mmengine.logging import MMLogger
 
-FAMILIES = {'convnext': ('StepsConvNeXt', 'tiny'),
-            'swin': ('StepsSwinTransformer', 'tiny'), 'resnet': ('StepsResNet', '50'),
-            'deit': ('StepsViT', 'deit-small')}
-
-
-def build_backbone(family: str, arch: str, img_size: int, window_size: int):
-    from steps_mm.models import backbones
-    name, _ = FAMILIES[family]
-    cls = getattr(backbones, name)
-    if family == 'resnet':
-        return cls(depth=int(arch), layout='sequential')
-    # one output norm (the last stage's), as the classifier checkpoints have
-    extra = dict(img_size=img_size) if family == 'deit' else \
-        dict(window_size=window_size, out_indices=-1) if family == 'swin' else \
-        dict(out_indices=-1)
-    return cls(arch=arch, layout='sequential', **extra)
+from steps_mm.models import FAMILIES
+from steps_mm.models.pretrained import PretrainedError, load_pretrained
 
 
-def main(argv=None):
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('src')
     parser.add_argument('dst')
     parser.add_argument('--family', required=True, choices=sorted(FAMILIES))
-    parser.add_argument('--arch', help='default: tiny (convnext, swin), 50 (resnet), '
-                                       'deit-small (deit); or a JSON arch dict')
+    parser.add_argument('--arch', help='an arch name of the family (default: its '
+                        'backbone\'s default: ' + ', '.join(
+                            f'{f} {cls.default_arch()}' for f, cls in
+                            sorted(FAMILIES.items())) + '), or a JSON arch dict')
     parser.add_argument('--prefix', help="keys to take, e.g. 'backbone.' (default: "
                                          "'backbone.' when present, else all)")
-    parser.add_argument('--img-size', type=int, default=224, help='deit only')
-    parser.add_argument('--window-size', type=int, default=7, help='swin only')
-    args = parser.parse_args(argv)
+    parser.add_argument('--img-size', type=int,
+                        help='image size the backbone is built for (ViT; default 224)')
+    parser.add_argument('--window-size', type=int,
+                        help='the attention window (Swin; default 7)')
+    return parser, parser.parse_args(argv)
 
-    import torch
-    from mmengine.logging import MMLogger
 
-    from steps_mm.models.pretrained import PretrainedError, load_pretrained
+def main(argv=None):
+    parser, args = parse_args(argv)
+    cls = FAMILIES[args.family]
+    takes = inspect.signature(cls).parameters
+    options = {}
+    for name in ('img_size', 'window_size'):
+        value = getattr(args, name)
+        if value is not None:
+            if name not in takes:
+                parser.error(f'--{name.replace("_", "-")} does not apply to '
+                             f'{cls.__name__} (family {args.family})')
+            options[name] = value
+    arch = cls.arch_from_text(args.arch) if args.arch else cls.default_arch()
     MMLogger.get_instance('convert_checkpoint')  # print_log(logger='current') prints
-    arch = args.arch or FAMILIES[args.family][1]
-    arch = json.loads(arch) if arch.startswith('{') else arch
-    model = build_backbone(args.family, arch, args.img_size, args.window_size)
+    model = cls.for_checkpoint(arch, **options)
     try:
         report = load_pretrained(model, args.src, args.prefix)
     except PretrainedError as e:
         sys.exit(f'convert_checkpoint: {e}')
     torch.save({'state_dict': {f'backbone.{k}': v.contiguous()
                                for k, v in report.loaded.items()},
-                'meta': {'steps_mm': dict(backbone=FAMILIES[args.family][0], arch=arch,
+                'meta': {'steps_mm': dict(backbone=cls.__name__, arch=arch,
                                           layout='sequential', source=args.src,
                                           source_layout=report.layout)}}, args.dst)
     print(f'wrote {args.dst}: {len(report.loaded)} backbone tensors')

@@ -32,7 +32,7 @@ import os.path as osp
 import sys
 
 from steps_mm.research import depth_study as study
-from steps_mm.research.report import tool_parser, write_json
+from steps_mm.report import tool_parser, write_json
 
 
 def main():

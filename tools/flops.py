@@ -4,25 +4,30 @@ shipped config by the papers' protocol, with a breakdown by backbone / neck /
 heads and by stage and step of the backbone. No dataset is needed.
 
     python tools/flops.py CONFIG [--shape H W] [--backbone] [--out DIR]
-    python tools/flops.py --all [--backbone] [--out DIR]
+    python tools/flops.py --all [--shape H W] [--backbone] [--out DIR]
     python tools/flops.py --write-metafile [--recompute]
 
 Defaults: Mask R-CNN at 1280x800 (1000 proposals, 100 masks), UperNet at
 512x2048 without the auxiliary head, classifiers at 224x224. --backbone counts
 the paper's Table-1 model instead: the config's backbone with a 1000-class head
 at 224x224. An operator that does arithmetic but has no counter is an error.
+--write-metafile regenerates the model-zoo metafile (after adding or removing a
+config), whose table ``tools/model_table.py`` prints.
 """
 import contextlib
 import os.path as osp
 import sys
 import time
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, ROOT)
+from steps_mm.analysis import count_config, shipped_configs
+from steps_mm.analysis.flops import breakdown_table
+from steps_mm.report import Progress, markdown_table, tool_parser, write_json
+from steps_mm.research import metafile
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))  # where configs/ is
 
 
-def parse_args():
-    from steps_mm.research.report import tool_parser
+def parse_args(argv=None):
     parser = tool_parser(__doc__)
     parser.add_argument('config', nargs='?', help='a config file')
     parser.add_argument('--all', action='store_true',
@@ -36,7 +41,7 @@ def parse_args():
                         help='regenerate steps_mm/.mim/metafile.yml and model-index.yml')
     parser.add_argument('--recompute', action='store_true',
                         help='with --write-metafile: count every config again')
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if sum([bool(args.config), args.all, args.write_metafile]) != 1:
         parser.error('give exactly one of CONFIG, --all or --write-metafile')
     return args
@@ -50,8 +55,8 @@ def summary_row(result):
             f"{result['params'] / 1e6:.1f}"]
 
 
-def main():
-    args = parse_args()
+def main(argv=None):
+    args = parse_args(argv)
     # mmengine logs to stdout: keep stdout for the tables
     with contextlib.redirect_stdout(sys.stderr):
         table = run(args)
@@ -60,11 +65,8 @@ def main():
 
 def run(args) -> str:
     """Count what ``args`` asks for; returns the Markdown table."""
-    from steps_mm.research import flops, metafile
-    from steps_mm.research.report import Progress, markdown_table, write_json
     if args.write_metafile:
-        configs = flops.shipped_configs(ROOT)[0]
-        progress = Progress(len(configs))
+        progress = Progress(len(shipped_configs(ROOT)[0]))
         done = metafile.regenerate(ROOT, args.recompute,
                                    on_config=lambda name, what: progress.step(
                                        f'{name}: {what}'))
@@ -75,18 +77,18 @@ def run(args) -> str:
     shape = tuple(args.shape) if args.shape else None
     if args.config:
         start = time.time()
-        result = flops.count_config(args.config, shape, args.backbone)
-        table = flops.breakdown_table(result)
+        result = count_config(args.config, shape, args.backbone)
+        table = breakdown_table(result)
         print(f'{result["flops"] / 1e9:.2f} GMACs, {result["params"] / 1e6:.2f}M '
               f'parameters ({time.time() - start:.0f}s)')
         results = [result]
     else:
-        configs, skipped = flops.shipped_configs(ROOT)
+        configs, skipped = shipped_configs(ROOT)
         if skipped:
             print(f'skipped (codebase not installed): {skipped}')
         progress, results = Progress(len(configs)), []
         for config in configs:
-            results.append(flops.count_config(config, shape, args.backbone))
+            results.append(count_config(config, shape, args.backbone))
             progress.step(f'{osp.basename(config)}: '
                           f"{results[-1]['flops'] / 1e9:.1f} GMACs")
         table = markdown_table(['config', 'backbone', 'layout', 'input', 'GMACs',

@@ -6,7 +6,7 @@ measured training throughput.
         [configs/imagenet/convnext-tiny_32xb128_in1k.py ...] [--device cuda] [--amp]
         [--batch 128] [--steps 10] [--warmup 3] [--out DIR]
 
-Each config's model is built through mmpretrain's registry with the recipe's
+Each config's model is built as mmengine's Runner builds it, with the recipe's
 optimizer, and full training steps (``model.train_step``: data preprocessing with
 the recipe's Mixup/CutMix, forward, backward, optimizer step) are timed on
 synthetic 224x224 batches of the recipe's per-device batch size (``--batch``
@@ -15,47 +15,19 @@ median step is taken after warm-up. Device-hours = epochs x 1,281,167 images /
 (images per second) / 3600, for one device; divide by the devices of a run for its
 wall time. Prints a Markdown table; ``--out`` also writes gpu_hours.json.
 """
-import argparse
-import json
-import os
 import os.path as osp
-import statistics
 import sys
-import time
 
 import torch
 
+from steps_mm.analysis import gpu_hours, timing
+from steps_mm.report import markdown_table, tool_parser, write_json
+
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, ROOT)
-IMAGENET_TRAIN_IMAGES = 1_281_167
 
 
-def build(config: str, device: str, amp: bool, batch: int):
-    """-> (model, optimizer wrapper, a synthetic batch, epochs, batch size)."""
-    import steps_mm.pretraining  # noqa: F401  (first: mmpretrain with our modules)
-    from mmengine.config import Config
-    from mmengine.optim import build_optim_wrapper
-    from mmengine.registry import init_default_scope
-    from mmpretrain.registry import MODELS
-    from mmpretrain.structures import DataSample
-    cfg = Config.fromfile(config)
-    init_default_scope(cfg.default_scope)
-    model = MODELS.build(cfg.model).to(device)
-    model.init_weights()
-    if amp:
-        cfg.optim_wrapper.type = 'AmpOptimWrapper'
-    optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
-    batch = batch or cfg.train_dataloader.batch_size
-    classes = cfg.model.head.num_classes
-    data = dict(inputs=[torch.randint(0, 256, (3, 224, 224), dtype=torch.uint8)
-                        for _ in range(batch)],
-                data_samples=[DataSample().set_gt_label(i % classes)
-                              for i in range(batch)])
-    return model, optim_wrapper, data, cfg.train_cfg.max_epochs, batch
-
-
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+def parse_args(argv=None):
+    parser = tool_parser(__doc__)
     parser.add_argument('configs', nargs='+', help='ImageNet configs (mmpretrain)')
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument('--amp', action='store_true', help='AmpOptimWrapper (fp16)')
@@ -63,46 +35,41 @@ def main():
     parser.add_argument('--steps', type=int, default=10, help='timed steps per config')
     parser.add_argument('--warmup', type=int, default=3)
     parser.add_argument('--out', help='directory for gpu_hours.json')
-    args = parser.parse_args()
-    if args.amp and args.device == 'cpu':
+    args = parser.parse_args(argv)
+    if args.amp and not args.device.startswith('cuda'):
         parser.error('--amp needs a CUDA device (AmpOptimWrapper refuses the CPU)')
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+
+    def progress(message):
+        print(f'[gpu_hours] {message}', file=sys.stderr, flush=True)
 
     runs = {}
     for config in args.configs:
-        print(f'[gpu_hours] building {osp.basename(config)}', file=sys.stderr, flush=True)
-        runs[config] = build(config, args.device, args.amp, args.batch)
-    times = {config: [] for config in runs}
-    for step in range(args.warmup + args.steps):
-        for config, (model, optim_wrapper, data, _, _) in runs.items():
-            if args.device == 'cuda':
-                torch.cuda.synchronize()
-            start = time.perf_counter()
-            model.train_step(data, optim_wrapper)
-            if args.device == 'cuda':
-                torch.cuda.synchronize()
-            if step >= args.warmup:
-                times[config].append(time.perf_counter() - start)
-        print(f'[gpu_hours] step {step + 1}/{args.warmup + args.steps}'
-              f'{" (warm-up)" if step < args.warmup else ""}', file=sys.stderr,
-              flush=True)
+        progress(f'building {osp.basename(config)}')
+        runs[config] = gpu_hours.training_run(config, args.device, args.amp, args.batch)
+    medians = timing.interleaved_medians(
+        {config: run.step for config, run in runs.items()}, args.steps, args.warmup,
+        device=args.device, progress=progress)
 
-    device = torch.cuda.get_device_name() if args.device == 'cuda' else \
+    device = torch.cuda.get_device_name() if args.device.startswith('cuda') else \
         f'CPU, {torch.get_num_threads()} threads'
     rows = []
-    print(f'| config | batch | images/s ({device}{", AMP" if args.amp else ""}) | '
-          f'epochs | device-hours |\n|---|---|---|---|---|')
-    for config, (_, _, _, epochs, batch) in runs.items():
-        per_second = batch / statistics.median(times[config])
-        hours = epochs * IMAGENET_TRAIN_IMAGES / per_second / 3600
-        rows.append(dict(config=osp.relpath(config, ROOT), batch=batch, device=device,
-                         amp=args.amp, images_per_second=per_second, epochs=epochs,
-                         device_hours=hours))
-        print(f'| {osp.basename(config)} | {batch} | {per_second:.1f} | {epochs} | '
-              f'{hours:,.0f} |')
-    if args.out:
-        os.makedirs(args.out, exist_ok=True)
-        with open(osp.join(args.out, 'gpu_hours.json'), 'w') as f:
-            json.dump(rows, f, indent=1)
+    for config, run in runs.items():
+        per_second = run.batch / medians[config]
+        rows.append(dict(config=osp.relpath(config, ROOT), batch=run.batch,
+                         device=device, amp=args.amp, images_per_second=per_second,
+                         epochs=run.epochs,
+                         device_hours=gpu_hours.device_hours(run.epochs, per_second)))
+    print(markdown_table(
+        ['config', 'batch', f'images/s ({device}{", AMP" if args.amp else ""})',
+         'epochs', 'device-hours'],
+        [[osp.basename(r['config']), r['batch'], f"{r['images_per_second']:.1f}",
+          r['epochs'], f"{r['device_hours']:,.0f}"] for r in rows]))
+    write_json(args.out, 'gpu_hours.json', rows)
 
 
 if __name__ == '__main__':

@@ -18,7 +18,7 @@ digits. --out DIR writes probe_paths.json.
 import sys
 
 from steps_mm.research import probes
-from steps_mm.research.report import tool_parser, write_json
+from steps_mm.report import tool_parser, write_json
 
 
 def main():

@@ -20,7 +20,7 @@ shortcut_ratio.png (a panel per point, as Fig. 2).
 import sys
 
 from steps_mm.research import shortcut
-from steps_mm.research.report import tool_parser, write_json
+from steps_mm.report import tool_parser, write_json
 
 
 def parse_model(text: str):

@@ -20,8 +20,11 @@ class StepsImageClassifier(BaseModule):
         backbone_cls = MODELS.get(backbone['type'])
         if backbone_cls is None:
             raise KeyError(f'{backbone["type"]!r} is not a registered backbone')
-        self.backbone = MODELS.build(dict(backbone, out_indices=-1,
-                                          **backbone_cls.classification_output))
+        # the class itself, not MODELS.build: a default scope left by another
+        # codebase would make the build look in that codebase's registry
+        args = {k: v for k, v in backbone.items() if k != 'type'}
+        self.backbone = backbone_cls(**args, out_indices=-1,
+                                     **backbone_cls.classification_output)
         self.head = nn.Linear(self.backbone.out_channels[-1], num_classes)
         nn.init.trunc_normal_(self.head.weight, std=.02)
         nn.init.zeros_(self.head.bias)

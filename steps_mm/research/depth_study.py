@@ -23,24 +23,15 @@ from dataclasses import asdict, dataclass, field
 from typing import Dict, List, Optional, Tuple
 
 from .data import NUM_CLASSES, mnist_subset
-from .report import markdown_table, mean_std, new_figure, save_figure
+from ..paper import SHALLOW_TABLE2_MNIST as PAPER_TABLE2_MNIST
+from ..paper import STEPS_FIG1 as PAPER_FIG1
+from ..report import markdown_table, mean_std, new_figure, save_figure
 from .runner import Job, run_jobs
 from .train import Recipe, evaluate, report_epochs, seed_everything, train
 
 PAIRINGS = ('layers', 'compute')
 Q_BINS = (('Q<1', 0., 1.), ('1-3', 1., 3.), ('3-10', 3., 10.),
           ('>=10', 10., float('inf')))
-#: the shallow paper's Table 2, MNIST rows: per Q bin (train loss, val loss)
-PAPER_TABLE2_MNIST = {
-    'sequential': ((0.00013, 0.05201), (0.01702, 0.12449), (0.03620, 0.11743),
-                   (0.11246, 0.13550)),
-    'parallel': ((0.00009, 0.07551), (0.02679, 0.11468), (0.05238, 0.11467),
-                 (0.13310, 0.14900)),
-}
-#: StepsNet Fig. 1 read off the plot (spec section 1): layers -> test top-1
-PAPER_FIG1 = {'layers': (120, 180, 240, 360, 480),
-              'sequential': (72.9, 75.2, 75.7, 75.8, 75.6),
-              'steps': (73.3, 77.0, 78.4, 79.4, 80.0)}
 #: the training accuracy the shallowest sequential model must reach for the
 #: study to count as "trained" rather than "underfit"
 FIT_TARGET = 0.97
@@ -100,7 +91,7 @@ def partner_blocks(seq_blocks: int, pairing: str) -> int:
 def describe_deit(layout: str, blocks: int, width: int) -> Dict:
     """Blocks, layers (the paper's count), parameters and MACs per 28x28 image."""
     from ..analysis import count_blocks_and_layers, count_params
-    from .flops import analyze
+    from ..analysis import analyze
     from .models import deit_like
     model = deit_like(width, blocks, layout)
     return dict(layout=layout, blocks=blocks, width=width,

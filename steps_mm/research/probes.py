@@ -10,6 +10,7 @@ import torch
 import torch.nn as nn
 
 from ..models import StepsStage
+from ..paper import STEPS_PROBES
 from .train import Recipe
 
 
@@ -96,11 +97,9 @@ def blocks_for_compute(stage: StepsStage, step: int, compute: float) -> int:
 
 # ---- Tables 6-7 of tools/probe_paths.py ----------------------------------------------
 #: the paper's probes of Steps-DeiT-S on ImageNet (top-1), spec section 1
-PAPER_MASKED = (32, 64, 96, 128, 160)
-PAPER_SLOW = (77.3, 68.3, 49.0, 20.4, 4.4)
-PAPER_FAST = (80.9, 80.9, 80.8, 80.7, 80.3)
-PAPER_UNMASKED = 81.0
-PAPER_DROPPED = (77.0, 78.1, 80.5)  # similar compute dropped from F1 / F2 / F3
+PAPER_MASKED, PAPER_SLOW = STEPS_PROBES['masked'], STEPS_PROBES['slow']
+PAPER_FAST, PAPER_UNMASKED = STEPS_PROBES['fast'], STEPS_PROBES['unmasked']
+PAPER_DROPPED = STEPS_PROBES['dropped']  # similar compute dropped from F1 / F2 / F3
 
 
 def mask_counts(stage: StepsStage, points: int = 5) -> List[int]:
@@ -137,7 +136,7 @@ def probe(model: nn.Module, x: torch.Tensor, y: torch.Tensor, stage_index: int =
 
 
 def probe_tables(result: Dict) -> str:
-    from .report import markdown_table
+    from ..report import markdown_table
     pct = lambda v: f'{100 * v:.1f}'  # noqa: E731
     counts = [r['channels'] for r in result['slow']]
     table6 = markdown_table(

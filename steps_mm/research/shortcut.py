@@ -201,7 +201,7 @@ def readings_of(run: Dict) -> List[str]:
 
 
 def study_table(runs: List[Dict]) -> str:
-    from .report import markdown_table
+    from ..report import markdown_table
     rows = []
     for run in runs:
         for panel in run['panels']:
@@ -217,7 +217,7 @@ def study_table(runs: List[Dict]) -> str:
 
 
 def accuracy_table(runs: List[Dict]) -> str:
-    from .report import markdown_table
+    from ..report import markdown_table
     return markdown_table(
         ['model', 'blocks', 'train acc (%)', 'test acc (%)'],
         [[model_name(r), r['blocks'], f"{100 * r['train_acc']:.2f}",
@@ -226,7 +226,7 @@ def accuracy_table(runs: List[Dict]) -> str:
 
 def plot_study(runs: List[Dict], out_dir: str) -> str:
     """Fig. 2's form: a panel per point of training, gamma against depth."""
-    from .report import new_figure, save_figure
+    from ..report import new_figure, save_figure
     n = max(len(r['panels']) for r in runs)
     fig, axes = new_figure(n, width=3.6, height=3.4)
     colours = ['C0', 'C3', 'C1', 'C2', 'C4']

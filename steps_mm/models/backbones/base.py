@@ -1,11 +1,15 @@
 """Options shared by every Steps backbone: arch tables, layouts, stochastic depth,
 output selection, freezing, checkpointing and feature metadata. Families add
-only their stem, their downsampling and their block."""
+their stem, their downsampling, their block and what the loader and the tools
+need to know of them (the class attributes of ``StepsBackbone``)."""
+import inspect
+import json
 from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import torch
 from mmengine.model import BaseModule
 
+from ..pretrained import init_pretrained
 from ..steps import StepSpec, StepsStage, check_layout, validate_spec
 
 
@@ -14,10 +18,28 @@ class StepsBackbone(BaseModule):
 
     A family defines ``arch_settings``: ``name -> dict(channels=[...], depths=[...],
     steps=[spec per stage])``. ``channels``/``depths`` describe the residual baseline
-    (the sequential and parallel layouts); ``steps`` the StepsNet stages.
+    (the sequential and parallel layouts); ``steps`` the StepsNet stages. The
+    other class attributes below tell the checkpoint loader and the tools
+    (``convert_checkpoint``, ``benchmark``, ``fidelity_table``) about the family.
     """
 
     arch_settings: Dict[str, dict] = {}
+    #: the constructor argument that names the arch (``depth`` for ResNet)
+    arch_arg = 'arch'
+    #: the family's key in tools (``convert_checkpoint.py --family``)
+    family = ''
+    #: its name in messages and model names
+    title = ''
+    #: arch -> short name: the tools' model names are ``<title>-<short>`` (the
+    #: sequential layout, the baseline) and ``Steps-<title>-<short>``
+    arch_names: Dict[Union[str, int], str] = {}
+    #: the checkpoint namings the family loads (``pretrained.layouts.Layout``)
+    checkpoint_layouts: list = []
+    #: backbone keys a checkpoint may lack (left as initialised), and may hold
+    #: for a backbone that did not build them: output norms
+    optional_keys = r'(?!)'
+    #: buffers the backbone derives from its settings: never loaded
+    derived_keys = r'(?!)'
     #: the arguments that make every output one (B, C) vector, as an image
     #: classifier's head needs (outputs are NCHW maps by default)
     classification_output = dict(gap_before_final_norm=True)
@@ -43,6 +65,43 @@ class StepsBackbone(BaseModule):
             self.register_forward_pre_hook(_channels_last_input)
 
     # ---- arch tables -------------------------------------------------------
+    @classmethod
+    def default_arch(cls):
+        """The arch the constructor builds when none is given."""
+        return inspect.signature(cls).parameters[cls.arch_arg].default
+
+    @classmethod
+    def arch_from_text(cls, text: str):
+        """An arch given on a command line: a name (``tiny``, ``50``) or a JSON
+        dict."""
+        if text.lstrip().startswith('{'):
+            return json.loads(text)
+        return next((arch for arch in cls.arch_settings if str(arch) == text), text)
+
+    @classmethod
+    def model_name(cls, arch, layout: str = 'sequential') -> str:
+        """The tools' name of a model of the family: ``<title>-<short arch>`` for
+        the baseline, ``Steps-<title>-<short arch>`` for the steps layout."""
+        prefix = 'Steps-' if layout == 'steps' else ''
+        return f'{prefix}{cls.title}-{cls.arch_names[arch]}'
+
+    @classmethod
+    def named_models(cls) -> Dict[str, dict]:
+        """The tools' names of the family's models, each baseline before its
+        Steps twin: ``{'Swin-T': dict(type='StepsSwinTransformer', arch='tiny',
+        layout='sequential'), 'Steps-Swin-T': dict(..., layout='steps'), ...}``."""
+        return {cls.model_name(arch, layout): {'type': cls.__name__, cls.arch_arg: arch,
+                                               'layout': layout}
+                for arch in cls.arch_names for layout in ('sequential', 'steps')}
+
+    @classmethod
+    def for_checkpoint(cls, arch=None, **options) -> 'StepsBackbone':
+        """The sequential backbone that a baseline classifier's checkpoint fits:
+        the last stage's output (and its norm) only."""
+        arch = cls.default_arch() if arch is None else arch
+        return cls(**{cls.arch_arg: arch}, layout='sequential', out_indices=-1,
+                   **options)
+
     @classmethod
     def resolve_arch(cls, arch: Union[str, dict], layout: str) -> dict:
         name = cls.__name__
@@ -133,11 +192,18 @@ class StepsBackbone(BaseModule):
         return self
 
     # ---- pretrained weights ----------------------------------------------------
+    def resize_loaded(self, name: str, value: torch.Tensor,
+                      shape) -> Optional[torch.Tensor]:
+        """A checkpoint tensor for ``name`` whose shape is not this backbone's
+        ``shape``, resized to it (a table made for another image or window
+        size), or None when it cannot be (a mismatch). Families with such
+        tables override."""
+        return None
+
     def init_weights(self):
         """A ``Pretrained`` init_cfg loads through ``steps_mm.models.pretrained``
         (explicit key maps, errors on missing keys and shape mismatches, one report
         line) instead of mmengine's silent ``load_checkpoint(strict=False)``."""
-        from ..pretrained import init_pretrained  # late: needed only here
         if not init_pretrained(self):
             super().init_weights()
 

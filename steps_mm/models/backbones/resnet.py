@@ -14,6 +14,7 @@ from mmcv.cnn import build_norm_layer
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..blocks import BasicBlock, Bottleneck, ResNetBlock
+from ..pretrained.layouts import BN, DROP, Layout, Rule, W
 from ..steps import run_maybe_checkpointed
 from .base import StepsBackbone
 
@@ -31,6 +32,26 @@ _STEPS_18 = [[(64, 1)], [(128, 1)],
 _STEPS_34 = [[(64, 2)], [(128, 3)],
              [(64, 6), (90, 3), (128, 3), (181, 3), (256, 2)],
              [(64, 2), (90, 1), (128, 1), (181, 1), (256, 1), (362, 1), (512, 1)]]
+
+
+# ---- checkpoint layouts: ours; torchvision = timm = mmdet (layer{i}.{k}) ----------
+_PART = rf'(conv[123]\.weight|bn[123]\.{BN}|downsample\.0\.weight|downsample\.1\.{BN})'
+
+
+def _torchvision_block(m, last):
+    i, k = int(m[1]) - 1, int(m[2])
+    return f'first_blocks.{i}.{m[3]}' if k == 0 else f'stages.{i}.{k - 1}.{m[3]}'
+
+
+_STEM = [Rule(r'conv1\.weight', 'conv1.weight'), Rule(rf'bn1\.{BN}', r'bn1.\1')]
+CHECKPOINT_LAYOUTS = [
+    Layout('steps_mm', _STEM + [
+        Rule(rf'first_blocks\.(\d+)\.{_PART}', r'first_blocks.\1.\2'),
+        Rule(rf'stages\.(\d+)\.(\d+)\.{_PART}', r'stages.\1.\2.\3')]),
+    Layout('torchvision/timm/mmdet', _STEM + [
+        Rule(rf'layer(\d)\.(\d+)\.{_PART}', _torchvision_block),
+        Rule(rf'fc\.{W}', DROP)], baseline=True),
+]
 
 
 class StepsResNet(StepsBackbone):
@@ -63,6 +84,10 @@ class StepsResNet(StepsBackbone):
             whole backbone at its first call (same outputs as eager).
     """
 
+    arch_arg = 'depth'
+    family, title = 'resnet', 'ResNet'
+    arch_names = {18: '18', 34: '34', 50: '50'}
+    checkpoint_layouts = CHECKPOINT_LAYOUTS
     arch_settings = {
         18: dict(block=BasicBlock, channels=[64, 128, 256, 512], depths=[1, 1, 1, 1],
                  steps=_STEPS_18),

@@ -5,20 +5,66 @@ Parameter names and the patch-merging channel order follow mmdet's / mmseg's
 ``stages.{i}.downsample``, ``norm{i}``), so the sequential layout is that model
 and loads its (converted) checkpoints by name.
 """
-from typing import Dict, Sequence, Union
+from typing import Dict, Optional, Sequence, Union
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from ..blocks import SwinBlock
+from ..pretrained.layouts import DROP, Layout, Rule, W, final_norm
 from ..steps import StepSpec
+from ..utils.embed import resize_relative_position_bias_table
 from .base import StepsBackbone, heads_problem
 
 # Spec section 1, "Steps-Swin". ``heads`` maps every step width to its heads.
 _T_HEADS = {96: 3, 192: 6, 272: 8, 384: 12, 544: 16, 768: 24}
 _B_HEADS = {128: 4, 256: 8, 360: 12, 512: 16, 720: 24, 1024: 32}
 _STEPS_T_STAGE4 = [(192, 4), (272, 2), (384, 2), (544, 2), (768, 0)]
+
+
+
+# ---- checkpoint layouts: ours = mmdet/mmseg/mmpretrain; official (microsoft); timm --
+def merge_order(value: torch.Tensor) -> torch.Tensor:
+    """PatchMerging weights from the official order of the 2x2 neighbours,
+    x0..x3 = (row, col) offsets (0,0), (1,0), (0,1), (1,1), channel-major blocks
+    ``[x0 | x1 | x2 | x3]``, to ours (``nn.Unfold``: channel c, offset 2*row+col),
+    as mmdet's ``swin_converter``."""
+    x = value.reshape(*value.shape[:-1], 4, value.shape[-1] // 4)
+    return x[..., [0, 2, 1, 3], :].transpose(-1, -2).reshape(value.shape)
+
+
+_BLOCK = r'layers\.(\d+)\.blocks\.(\d+)\.'
+_BASELINE = [
+    Rule(rf'patch_embed\.proj\.{W}', r'patch_embed.projection.\1'),
+    Rule(rf'patch_embed\.norm\.{W}', r'patch_embed.norm.\1'),
+    Rule(rf'{_BLOCK}(norm1|norm2)\.{W}', r'stages.\1.blocks.\2.\3.\4'),
+    Rule(rf'{_BLOCK}attn\.(qkv|proj)\.{W}', r'stages.\1.blocks.\2.attn.w_msa.\3.\4'),
+    Rule(rf'{_BLOCK}attn\.relative_position_bias_table',
+         r'stages.\1.blocks.\2.attn.w_msa.relative_position_bias_table'),
+    Rule(rf'{_BLOCK}mlp\.fc1\.{W}', r'stages.\1.blocks.\2.ffn.layers.0.0.\3'),
+    Rule(rf'{_BLOCK}mlp\.fc2\.{W}', r'stages.\1.blocks.\2.ffn.layers.1.\3'),
+    Rule(rf'norm\.{W}', final_norm)]
+_MERGE = r'layers\.(\d+)\.downsample\.(reduction\.weight|norm\.weight|norm\.bias)'
+CHECKPOINT_LAYOUTS = [
+    Layout('steps_mm/mmdet/mmseg', [
+        Rule(rf'patch_embed\.(projection|norm)\.{W}', r'patch_embed.\1.\2'),
+        Rule(r'stages\.(\d+)\.blocks\.(\d+)\.(norm1|norm2|attn\.w_msa\.qkv|'
+             rf'attn\.w_msa\.proj|ffn\.layers\.0\.0|ffn\.layers\.1)\.{W}',
+             r'stages.\1.blocks.\2.\3.\4'),
+        Rule(r'stages\.(\d+)\.blocks\.(\d+)\.attn\.w_msa\.relative_position_bias_table',
+             r'stages.\1.blocks.\2.attn.w_msa.relative_position_bias_table'),
+        Rule(r'stages\.(\d+)\.downsample\.(reduction\.weight|norm\.weight|norm\.bias)',
+             r'stages.\1.downsample.\2'),
+        Rule(rf'norm(\d+)\.{W}', r'norm\1.\2'),
+        Rule(rf'norm\.{W}', final_norm)]),  # mmseg's converted classifiers
+    Layout('official', _BASELINE + [
+        Rule(_MERGE, r'stages.\1.downsample.\2', merge_order),
+        Rule(rf'head\.{W}', DROP)], baseline=True),
+    Layout('timm', _BASELINE + [  # timm merges at the start of the next stage
+        Rule(_MERGE, lambda m, last: f'stages.{int(m[1]) - 1}.downsample.{m[2]}',
+             merge_order), Rule(rf'head\.fc\.{W}', DROP)], baseline=True),
+]
 
 
 class PatchEmbed(nn.Module):
@@ -99,6 +145,11 @@ class StepsSwinTransformer(StepsBackbone):
             whole backbone at its first call (same outputs as eager).
     """
 
+    family, title = 'swin', 'Swin'
+    arch_names = {'tiny': 'T', 'small': 'S', 'base': 'B'}
+    checkpoint_layouts = CHECKPOINT_LAYOUTS
+    optional_keys = r'norm\d+\.(weight|bias)'
+    derived_keys = r'(.+\.)?(relative_position_index|attn_mask)'
     arch_keys = ('channels', 'depths', 'heads')
     arch_settings = {
         'tiny': dict(channels=[96, 192, 384, 768], depths=[2, 2, 6, 2], heads=_T_HEADS,
@@ -166,6 +217,13 @@ class StepsSwinTransformer(StepsBackbone):
                 yield 'downsample', i, f'stages.{i - 1}.downsample'
             for k in range(len(stage.blocks)):
                 yield 'block', i, f'stages.{i}.blocks.{k}'
+
+    def resize_loaded(self, name: str, value: torch.Tensor,
+                      shape) -> Optional[torch.Tensor]:
+        """Bias tables of another window size, resized bicubically."""
+        if name.endswith('relative_position_bias_table') and value.ndim == 2:
+            return resize_relative_position_bias_table(value, shape)
+        return None
 
     def frozen_modules(self):
         if self.frozen_stages < 0:

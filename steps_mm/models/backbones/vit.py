@@ -5,16 +5,37 @@ Parameter names follow mmpretrain's ``VisionTransformer`` (``patch_embed.project
 ``cls_token``, ``pos_embed``, ``layers.{k}``, final norm ``ln1``), so the sequential
 layout is that model (DeiT without distillation token) and loads its checkpoints.
 """
-import math
-from typing import Sequence, Tuple, Union
+from typing import Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from ..blocks import TransformerBlock
+from ..pretrained.layouts import DROP, Layout, Rule, W
 from ..steps import StepsStage
+from ..utils.embed import resize_pos_embed, resize_square_pos_embed
 from .base import StepsBackbone, heads_problem
+
+# ---- checkpoint layouts: ours = mmpretrain = mmseg; official = timm --------------
+_TOKENS = [Rule('cls_token', 'cls_token'), Rule('pos_embed', 'pos_embed')]
+CHECKPOINT_LAYOUTS = [
+    Layout('steps_mm/mmpretrain/mmseg', _TOKENS + [
+        Rule(rf'patch_embed\.projection\.{W}', r'patch_embed.projection.\1'),
+        Rule(rf'layers\.(\d+)\.(ln1|ln2|attn\.qkv|attn\.proj|ffn\.layers\.0\.0|'
+             rf'ffn\.layers\.1)\.{W}', r'layers.\1.\2.\3'),
+        # mmseg's attention is an nn.MultiheadAttention
+        Rule(rf'layers\.(\d+)\.attn\.attn\.in_proj_{W}', r'layers.\1.attn.qkv.\2'),
+        Rule(rf'layers\.(\d+)\.attn\.attn\.out_proj\.{W}', r'layers.\1.attn.proj.\2'),
+        Rule(rf'ln1\.{W}', r'ln1.\1')]),
+    Layout('official/timm', _TOKENS + [
+        Rule(rf'patch_embed\.proj\.{W}', r'patch_embed.projection.\1'),
+        *(Rule(rf'blocks\.(\d+)\.{src}\.{W}', rf'layers.\1.{dst}.\2')
+          for src, dst in (('norm1', 'ln1'), ('attn.qkv', 'attn.qkv'),
+                           ('attn.proj', 'attn.proj'), ('norm2', 'ln2'),
+                           ('mlp.fc1', 'ffn.layers.0.0'), ('mlp.fc2', 'ffn.layers.1'))),
+        Rule(rf'norm\.{W}', r'ln1.\1'), Rule(rf'head\.{W}', DROP)], baseline=True),
+]
 
 
 class PatchEmbed(nn.Module):
@@ -73,6 +94,10 @@ class StepsViT(StepsBackbone):
             whole backbone at its first call (same outputs as eager).
     """
 
+    family, title = 'deit', 'DeiT'
+    arch_names = {'deit-tiny': 'T', 'deit-small': 'S', 'deit-base': 'B'}
+    checkpoint_layouts = CHECKPOINT_LAYOUTS
+    optional_keys = r'ln1\.(weight|bias)'  # the final norm
     arch_keys = ('channels', 'depths', 'heads')
     OUT_TYPES = ('featmap', 'cls_token')
     classification_output = dict(out_type='cls_token')
@@ -144,6 +169,13 @@ class StepsViT(StepsBackbone):
         self._freeze()
 
     # ---- options -------------------------------------------------------------
+    def resize_loaded(self, name: str, value: torch.Tensor,
+                      shape) -> Optional[torch.Tensor]:
+        """A position embedding of another (square) patch grid, resized."""
+        if name == 'pos_embed' and value.ndim == 3 and value.shape[2] == shape[2]:
+            return resize_square_pos_embed(value, self.grid)
+        return None
+
     def depth_units(self):
         for name in ('patch_embed', 'cls_token', 'pos_embed'):
             yield 'stem', 0, name
@@ -213,27 +245,15 @@ def pos_embed_for(pos_embed: torch.Tensor, grid: Tuple[int, int],
     return resize_pos_embed(pos_embed, grid, new_grid)
 
 
-def resize_pos_embed(pos_embed: torch.Tensor, grid: Tuple[int, int],
-                     new_grid: Tuple[int, int]) -> torch.Tensor:
-    """(1, 1 + H*W, C) -> (1, 1 + h*w, C): the patch entries resized bicubically
-    (as mmseg's and mmpretrain's ViT), the class token's entry unchanged."""
-    cls_pos, patch_pos = pos_embed[:, :1], pos_embed[:, 1:]
-    patch_pos = patch_pos.reshape(1, *grid, -1).permute(0, 3, 1, 2)
-    patch_pos = F.interpolate(patch_pos, size=new_grid, mode='bicubic',
-                              align_corners=False)
-    return torch.cat([cls_pos, patch_pos.flatten(2).transpose(1, 2)], 1)
-
-
 def resize_loaded_pos_embed(vit: StepsViT, state_dict: dict, prefix: str, *args):
     """A load_state_dict pre-hook: a checkpoint made at another image size (a
     DeiT at 224 into a 512x512 segmenter) gets its position embedding resized."""
     loaded = state_dict.get(prefix + 'pos_embed')
     if loaded is None or loaded.shape == vit.pos_embed.shape:
         return
-    side = math.isqrt(loaded.shape[1] - 1)  # checkpoints have square grids
-    if side * side == loaded.shape[1] - 1:
-        state_dict[prefix + 'pos_embed'] = resize_pos_embed(loaded, (side, side),
-                                                            vit.grid)
+    resized = vit.resize_loaded('pos_embed', loaded, vit.pos_embed.shape)
+    if resized is not None:
+        state_dict[prefix + 'pos_embed'] = resized
 
 
 def segment_spec(spec, start: int, stop: int) -> list:

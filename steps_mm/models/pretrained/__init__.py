@@ -3,6 +3,9 @@
 ``load_pretrained(backbone, checkpoint)`` reads a checkpoint in any accepted layout,
 maps every key explicitly, checks names and shapes, resizes what may be resized and
 loads, or raises a ``PretrainedError`` that lists the offending keys and names the fix.
+What it knows of a backbone family (its checkpoint layouts, optional and derived
+keys, how its tables resize) it reads from the backbone class; the other families,
+named when a checkpoint belongs to one of them, from the ``steps_mm`` registry.
 
 Accepted: steps_mm checkpoints (``StepsImageClassifier``: ``backbone.*``, ``head.*``),
 mmengine / mmpretrain / mmdet / mmseg checkpoints (``state_dict``, ``backbone.``, a
@@ -12,23 +15,22 @@ load. A *layout* of a family is a list of rules ``regex -> target`` (or ``DROP``
 every source key must match one rule, so a key no rule knows is an error, never
 silently skipped.
 """
-import math
 import os
 import re
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
 import torch
-import torch.nn.functional as F
 from mmengine.logging import print_log
 
-from .layouts import (ALWAYS_OPTIONAL, BACKBONE_OF, DERIVED, DROP, FAMILIES, LAYOUTS,
-                      OPTIONAL, TITLES, Layout, merge_order)
+from ...registry import MODELS
+from .layouts import DROP, Layout
 
 __all__ = ['PretrainedError', 'LoadReport', 'load_pretrained', 'match_state_dict',
-           'init_pretrained', 'merge_order', 'LAYOUTS']
+           'init_pretrained']
 
 MIN_MATCHED = 0.95  # of the backbone's parameter values
+ALWAYS_OPTIONAL = r'(.+\.)?num_batches_tracked'  # old torchvision checkpoints lack it
 
 
 class PretrainedError(RuntimeError):
@@ -76,12 +78,21 @@ def source_state_dict(ckpt: dict, prefix: Optional[str] = None):
 
 
 # ---- mapping -----------------------------------------------------------------------
-def family_of(model) -> str:
-    for cls in type(model).__mro__:
-        if cls.__name__ in FAMILIES:
-            return FAMILIES[cls.__name__][0]
-    raise TypeError(f'{type(model).__name__} is not a Steps backbone; '
-                    f'load_pretrained knows {sorted(FAMILIES)}')
+def family_class(model) -> type:
+    """The class of ``model`` that carries its family's checkpoint knowledge."""
+    if not getattr(type(model), 'checkpoint_layouts', None):
+        raise TypeError(f'{type(model).__name__} is not a Steps backbone: it has no '
+                        f'checkpoint_layouts for load_pretrained')
+    return type(model)
+
+
+def known_families(own: type) -> list:
+    """``own`` and one class of every other family in the registry."""
+    found = {own.family: own}
+    for cls in MODELS.module_dict.values():
+        if getattr(cls, 'checkpoint_layouts', None):
+            found.setdefault(cls.family, cls)
+    return list(found.values())
 
 
 def last_stage(model) -> int:
@@ -93,65 +104,33 @@ def named_matches(layout: Layout, keys, last: int) -> int:
     return sum(1 for k in keys if (hit := layout.map(k, last)) and hit[1] is not DROP)
 
 
-def choose_layout(state: dict, model, family: str) -> Layout:
+def choose_layout(state: dict, model, own: type) -> Layout:
     """The layout whose rules name the most keys; within the backbone's family, ties
     go to the one whose targets the backbone has (official vs timm Swin)."""
-    last, keys = last_stage(model), [k for k in state if not re.fullmatch(DERIVED, k)]
+    last = last_stage(model)
+    keys = [k for k in state if not re.fullmatch(own.derived_keys, k)]
     model_keys = set(model.state_dict())
-    scores = {id(lay): named_matches(lay, keys, last) for lay in LAYOUTS}
-    best = max(LAYOUTS, key=lambda lay: (scores[id(lay)], lay.family == family))
+    candidates = [(cls, lay) for cls in known_families(own)
+                  for lay in cls.checkpoint_layouts]
+    scores = {id(lay): named_matches(lay, keys, last) for _, lay in candidates}
+    best_cls, best = max(candidates, key=lambda c: (scores[id(c[1])], c[0] is own))
     if scores[id(best)] == 0:
         raise PretrainedError(
             f'no key of the checkpoint has a name of a known layout (first keys: '
-            f'{short(keys, 5)}); {type(model).__name__} loads the layouts '
-            f'{[lay.name for lay in LAYOUTS if lay.family == family]}')
-    if best.family != family:
-        names = '/'.join(lay.name for lay in LAYOUTS if lay.family == best.family
-                         and scores[id(lay)] == scores[id(best)])
+            f'{short(keys, 5)}); {own.__name__} loads the layouts '
+            f'{[lay.name for lay in own.checkpoint_layouts]}')
+    if best_cls.family != own.family:
+        names = '/'.join(lay.name for lay in best_cls.checkpoint_layouts
+                         if scores[id(lay)] == scores[id(best)])
         raise PretrainedError(
-            f'this looks like a {TITLES[best.family]} checkpoint ({names} names: '
+            f'this looks like a {best_cls.title} checkpoint ({names} names: '
             f'{scores[id(best)]} of {len(keys)} keys); this backbone is '
-            f'{type(model).__name__}: use {BACKBONE_OF[best.family]} for it, or give a '
-            f'{TITLES[family]} checkpoint')
+            f'{own.__name__}: use {best_cls.__name__} for it, or give a '
+            f'{own.title} checkpoint')
 
     def hits(lay):
         return sum(1 for k in keys if (hit := lay.map(k, last)) and hit[1] in model_keys)
-    return max((lay for lay in LAYOUTS if lay.family == family),
-               key=lambda lay: (hits(lay), scores[id(lay)]))
-
-
-# ---- resizing ----------------------------------------------------------------------
-def resize_bias_table(table: torch.Tensor, shape) -> Optional[torch.Tensor]:
-    """A Swin relative-position bias table ((2w-1)^2, heads) for another window,
-    bicubic over the (2w-1) x (2w-1) grid of offsets; None if it cannot be."""
-    (n_old, heads), (n_new, heads_new) = table.shape, shape
-    old, new = math.isqrt(n_old), math.isqrt(n_new)
-    if heads != heads_new or old * old != n_old or new * new != n_new:
-        return None
-    grid = table.T.reshape(1, heads, old, old).float()
-    out = F.interpolate(grid, size=(new, new), mode='bicubic', align_corners=False)
-    return out.reshape(heads, n_new).T.to(table.dtype).contiguous()
-
-
-def resize_pos(pos: torch.Tensor, model) -> Optional[torch.Tensor]:
-    """A ViT position embedding (1, 1 + s*s, C) of a square grid resized to the
-    model's grid (class token entry kept); None if it cannot be."""
-    from ..backbones.vit import resize_pos_embed
-    if pos.ndim != 3:
-        return None
-    side = math.isqrt(pos.shape[1] - 1)
-    if side * side != pos.shape[1] - 1 or \
-            pos.shape[2] != model.pos_embed.shape[2]:
-        return None
-    return resize_pos_embed(pos.float(), (side, side), model.grid).to(pos.dtype)
-
-
-def resize(name: str, value: torch.Tensor, shape, model) -> Optional[torch.Tensor]:
-    if name.endswith('relative_position_bias_table') and value.ndim == 2:
-        return resize_bias_table(value, shape)
-    if name == 'pos_embed':
-        return resize_pos(value, model)
-    return None
+    return max(own.checkpoint_layouts, key=lambda lay: (hits(lay), scores[id(lay)]))
 
 
 # ---- the report --------------------------------------------------------------------
@@ -199,20 +178,20 @@ class LoadReport:
 def match_state_dict(model, state: dict, checkpoint: str = '<state dict>',
                      outside_prefix: int = 0) -> LoadReport:
     """Map ``state`` onto ``model`` and check it; raises PretrainedError."""
-    family, cls = family_of(model), type(model).__name__
-    layout = choose_layout(state, model, family)
-    backbone = f"{cls}(layout='{model.layout}')"
+    own = family_class(model)
+    layout = choose_layout(state, model, own)
+    backbone = f"{own.__name__}(layout='{model.layout}')"
     if layout.baseline and model.layout == 'steps':
         raise PretrainedError(
-            f"{checkpoint} is a {TITLES[family]} baseline checkpoint ({layout.name} "
+            f"{checkpoint} is a {own.title} baseline checkpoint ({layout.name} "
             f"names); layout='steps' cannot load a baseline checkpoint: use "
             f"layout='sequential'")
-    report = LoadReport(backbone, checkpoint, f'{TITLES[family]} {layout.name}',
+    report = LoadReport(backbone, checkpoint, f'{own.title} {layout.name}',
                         outside_prefix=outside_prefix)
     target_state, last = model.state_dict(), last_stage(model)
-    optional = rf'{OPTIONAL[family]}|{ALWAYS_OPTIONAL}'
+    optional = rf'{own.optional_keys}|{ALWAYS_OPTIONAL}'
     for key, value in state.items():
-        if re.fullmatch(DERIVED, key):
+        if re.fullmatch(own.derived_keys, key):
             report.derived += 1
             continue
         hit = layout.map(key, last)
@@ -231,7 +210,7 @@ def match_state_dict(model, state: dict, checkpoint: str = '<state dict>',
         value = hit[0].transform(value) if hit[0].transform else value
         shape = target_state[name].shape
         if value.shape != shape:
-            resized = resize(name, value, shape, model)
+            resized = model.resize_loaded(name, value, shape)
             if resized is None:
                 report.mismatched.append(f'{name}: checkpoint {shape_str(value.shape)}'
                                          f' vs backbone {shape_str(shape)}')
@@ -241,7 +220,7 @@ def match_state_dict(model, state: dict, checkpoint: str = '<state dict>',
         report.loaded[name] = value
     required = []
     for name in target_state:
-        if name not in report.loaded and not re.fullmatch(DERIVED, name):
+        if name not in report.loaded and not re.fullmatch(own.derived_keys, name):
             (report.missing if re.fullmatch(optional, name) else required).append(name)
     params = dict(model.named_parameters())
     report.total, report.total_values = len(params), sum(p.numel() for p in

@@ -1,7 +1,8 @@
 """FLOPs and parameters by the papers' protocol, without a dataset.
 
 - FLOPs are multiply-accumulates (fvcore's and the StepsNet paper's convention),
-  attention matmuls included, counted by ``steps_mm.analysis.flop_analyzer``.
+  attention matmuls included, counted by mmengine's FlopAnalyzer with the
+  handles below (the fused attention op, mmcv's RoIAlign, bicubic resizing).
 - Detection: Mask R-CNN at 1280x800 (H=800, W=1280) with the test-time budget of
   1000 proposals (100 of them through the mask head), fed as fixed boxes so that
   the count does not depend on what an untrained RPN proposes.
@@ -12,15 +13,17 @@
   the papers; any other operator without a counter raises ``UncountedOperators``
   naming it, instead of under-counting silently.
 """
-import glob
-import importlib.util
-import os.path as osp
-import re
 from collections import OrderedDict
 from typing import Dict, List, Optional, Tuple
 
 import torch
 import torch.nn as nn
+
+from ..models import StepsImageClassifier, StepsStage
+from ..registry import MODELS
+from ..report import markdown_table
+from .configs import build_from_config
+from .counts import count_params
 
 #: the det/seg papers' input sizes, (H, W)
 DEFAULT_SHAPES = {'mmdet': (800, 1280), 'mmseg': (512, 2048), 'mmpretrain': (224, 224)}
@@ -46,6 +49,19 @@ class UncountedOperators(RuntimeError):
     """Operators that do arithmetic but have no FLOP counter."""
 
 
+def sdpa_flop_jit(inputs, outputs) -> int:
+    """MACs of ``aten::scaled_dot_product_attention``: ``q @ k^T`` and
+    ``attn @ v``, as the explicit matmuls would count (the softmax, like every
+    elementwise op, counts zero). mmengine counts the fused op as zero without it."""
+    from mmengine.analysis.jit_handles import get_shape
+    q, k, v = (get_shape(x) for x in inputs[:3])
+    batch = 1
+    for dim in q[:-2]:
+        batch *= dim
+    n, d, m, dv = q[-2], q[-1], k[-2], v[-1]
+    return batch * n * m * (d + dv)
+
+
 def roi_align_flop_jit(inputs, outputs) -> int:
     """mmcv's RoIAlign: a bilinear sample (4 MACs) per output element, one
     sample per bin (``sampling_ratio=0`` adapts the count to each box, which a
@@ -63,61 +79,13 @@ def bicubic_flop_jit(inputs, outputs) -> int:
     return 4 * roi_align_flop_jit(inputs, outputs)
 
 
-EXTRA_HANDLES = {
+#: FlopAnalyzer handles beyond mmengine's own: ops it would count as zero or not
+#: at all
+HANDLES = {
+    'aten::scaled_dot_product_attention': sdpa_flop_jit,
     'prim::PythonOp.RoIAlignFunction': roi_align_flop_jit,
     'aten::upsample_bicubic2d': bicubic_flop_jit,
 }
-
-
-# ---- configs ---------------------------------------------------------------------
-_SCOPE = re.compile(r"""['"](mm[a-z]+)::""")
-_LOCAL_BASE = re.compile(r"""_base_\s*=\s*\[?\s*['"](\.{1,2}/[^'"]+)['"]""")
-
-
-def config_codebase(config: str) -> Optional[str]:
-    """The codebase (``mmdet``, ``mmseg``, ``mmpretrain``) whose ``::`` bases
-    ``config`` inherits, following local ``_base_`` files; read as text, so it
-    works when that codebase is not installed."""
-    seen = set()
-    while config and config not in seen:
-        seen.add(config)
-        with open(config) as f:
-            text = f.read()
-        found = _SCOPE.search(text)
-        if found:
-            return found.group(1)
-        base = _LOCAL_BASE.search(text)
-        config = osp.normpath(osp.join(osp.dirname(config), base.group(1))) \
-            if base else None
-    return None
-
-
-def shipped_configs(root: str) -> Tuple[List[str], List[str]]:
-    """``(usable, skipped)``: every config under ``root/configs`` (recursively,
-    sorted) whose codebase can be imported, and those whose cannot."""
-    usable, skipped = [], []
-    for path in sorted(glob.glob(osp.join(root, 'configs', '**', '*.py'),
-                                 recursive=True)):
-        codebase = config_codebase(path)
-        if codebase and importlib.util.find_spec(codebase) is not None:
-            usable.append(path)
-        else:
-            skipped.append(path)
-    return usable, skipped
-
-
-def build_from_config(config: str):
-    """``(model, cfg, codebase)``: the model of ``config`` built in its scope, with
-    no pretrained weights loaded."""
-    from mmengine.config import Config
-    from mmengine.registry import MODELS, init_default_scope
-    cfg = Config.fromfile(config)
-    init_default_scope(cfg.get('default_scope', 'mmengine'))
-    model_cfg = cfg.model
-    if 'backbone' in model_cfg:
-        model_cfg.backbone.init_cfg = None  # counting needs no weights
-    model = MODELS.build(model_cfg)
-    return model, cfg, cfg.get('default_scope')
 
 
 # ---- the traced wrappers -----------------------------------------------------------
@@ -176,29 +144,38 @@ def traced_module(model: nn.Module, image_shape: Tuple[int, int]) -> nn.Module:
 
 # ---- counting ------------------------------------------------------------------------
 def analyze(module: nn.Module, image_shape: Tuple[int, int], channels: int = 3):
-    """A FlopAnalyzer over one forward pass of a zero 1xCxHxW batch, with our
-    extra handles; raises ``UncountedOperators`` for arithmetic it cannot count."""
-    from ..analysis import flop_analyzer
+    """mmengine's FlopAnalyzer over one forward pass (eval mode, no grad) of a zero
+    1xCxHxW batch, with ``HANDLES``; ``.total()``, ``.by_module()``... give the
+    counts. Raises ``UncountedOperators`` for arithmetic it cannot count."""
+    from mmengine.analysis import FlopAnalyzer
+    was_training = module.training
     module.eval()
-    analyzer = flop_analyzer(module, (torch.zeros(1, channels, *image_shape),))
-    for name, handle in EXTRA_HANDLES.items():
+    analyzer = FlopAnalyzer(module, (torch.zeros(1, channels, *image_shape),))
+    analyzer.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+    for name, handle in HANDLES.items():
         analyzer.set_op_handle(name, handle)
     with torch.no_grad():
-        analyzer.total()  # runs the trace
+        analyzer.total()  # runs the trace; the counts are cached
+    module.train(was_training)
     unsupported = analyzer.unsupported_ops()
     uncounted = {op: n for op, n in unsupported.items() if op not in ZERO_MAC_OPS}
     if uncounted:
         listed = ', '.join(f'{op} (x{n})' for op, n in sorted(uncounted.items()))
         raise UncountedOperators(
             f'no FLOP counter for {listed}; add a handle to '
-            f'steps_mm.research.flops.EXTRA_HANDLES, or add the op to ZERO_MAC_OPS '
+            f'steps_mm.analysis.flops.HANDLES, or add the op to ZERO_MAC_OPS '
             f'if it does no multiply-accumulate')
     return analyzer
 
 
+def count_flops(model: nn.Module, size: Tuple[int, int] = (224, 224)) -> int:
+    """Multiply-accumulates of one forward pass of a 1x3xHxW image (fvcore's
+    convention: one MAC is one FLOP), counted by ``analyze``."""
+    return analyze(model, size).total()
+
+
 def _steps_rows(backbone: nn.Module, prefix: str, by_module) -> List[Dict]:
     """Per StepsStage of the backbone, its MACs and those of each step."""
-    from ..models import StepsStage
     rows = []
     for name, stage in backbone.named_modules():
         if not isinstance(stage, StepsStage):
@@ -218,7 +195,6 @@ def count(model: nn.Module, image_shape: Tuple[int, int]) -> Dict:
     """Total MACs and parameters of ``model`` at ``image_shape``, broken down by
     top-level part (backbone / neck / heads) and by stage and step of the
     backbone."""
-    from ..analysis import count_params
     module = traced_module(model, image_shape)
     analyzer = analyze(module, image_shape)
     by_module = analyzer.by_module()
@@ -245,8 +221,6 @@ DENSE_ONLY_KEYS = frozenset((
 def table1_classifier(backbone_cfg: dict, num_classes: int = 1000) -> nn.Module:
     """The paper's Table-1 model of a config's backbone: the backbone with its
     architecture options only, pooled, normalised, and a linear head."""
-    from ..models import StepsImageClassifier
-    from ..registry import MODELS
     cfg = {k: v for k, v in backbone_cfg.items() if k not in DENSE_ONLY_KEYS}
     if cfg.get('type', '').split('.')[-1] not in MODELS.module_dict:
         raise ValueError(f"the Table-1 mode needs a steps_mm backbone; this config's "
@@ -286,7 +260,6 @@ def giga(value: int) -> str:
 
 
 def breakdown_table(result: Dict) -> str:
-    from .report import markdown_table
     rows = [['total', giga(result['flops']), f"{result['params'] / 1e6:.2f}"]]
     rows += [[name, giga(p['flops']), f"{p['params'] / 1e6:.2f}"]
              for name, p in result['parts'].items()]
