@@ -1,10 +1,12 @@
-"""Shared fixtures: the built-in dataset (built once per session) and demo configs."""
+"""Shared fixtures: the built-in dataset (built once per session), demo configs,
+and the demo's chain run once at test size through the stock tools."""
 import os.path as osp
 
 import pytest
 from mmengine.config import Config
 
-from steps_mm.demo import build_demo_datasets, write_demo_config
+from steps_mm.demo import (build_classification_dataset, build_demo_datasets,
+                           write_demo_config)
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
@@ -29,3 +31,37 @@ def demo_cfg(config: str, data_dir: str, work_dir, iters: int = 2,
     cfg.model.backbone.init_cfg = None
     cfg.log_level = 'WARNING'
     return cfg
+
+
+#: the demo's chain at test size: 2 pretraining epochs at 64 px, 2 iterations of
+#: each fine-tuning at 128 px (the size ``demo_data`` is built at)
+def small_recipe():
+    from steps_mm.demo.chain import Recipe
+    return Recipe(pretrain_epochs=2, pretrain_size=64, det_iters=2, seg_iters=2,
+                  size=128)
+
+
+def _run_chain(model, data_dir, work_dir, stages):
+    from steps_mm.demo.chain import run_chain
+    build_classification_dataset(data_dir, num_train=8, num_val=4, size=64)
+    return run_chain(model, data_dir, str(work_dir), small_recipe(), stages=stages,
+                     echo=lambda line: None)
+
+
+@pytest.fixture(scope='session')
+def steps_chain(demo_data, tmp_path_factory):
+    """``steps_mm.demo.chain.run_chain`` of Steps-ConvNeXt-T: ``mim train`` /
+    ``mim test`` of its pretraining, then of its Mask R-CNN and UperNet from that
+    checkpoint; ``{'pretrain'|'det'|'seg': StageRun}`` (job dirs with ``train/``,
+    ``test/`` and ``train.log``)."""
+    from steps_mm.demo.chain import STEPS
+    return _run_chain(STEPS, demo_data, tmp_path_factory.mktemp('steps_chain'),
+                      ('det', 'seg'))
+
+
+@pytest.fixture(scope='session')
+def baseline_chain(demo_data, tmp_path_factory):
+    """The same chain for the ConvNeXt-T twin, pretraining and Mask R-CNN."""
+    from steps_mm.demo.chain import BASELINE
+    return _run_chain(BASELINE, demo_data, tmp_path_factory.mktemp('baseline_chain'),
+                      ('det', ))

@@ -1,188 +1,123 @@
 #!/usr/bin/env python
 """The main job, the paper's chain at laptop scale with the stock tools: pretrain
 Steps-ConvNeXt-T on the built-in ImageNet-format set, fine-tune its Mask R-CNN and
-UperNet from that checkpoint (with --compare-scratch also from scratch) on the built-in
-detection/segmentation set, test each, and print the metrics.
+UperNet from that checkpoint on the built-in detection/segmentation set, test each,
+and print the metrics. --compare runs Steps-ConvNeXt-T and its ConvNeXt-T twin
+through the same chain and prints the paper's comparison tables.
 
     python tools/demo.py [--work-dir work_dirs/demo] [--only det|seg]
         [--pretrain-epochs 12] [--compare-scratch]
+    python tools/demo.py --compare [--seeds 0 1 2] [--work-dir work_dirs/demo_compare]
 
-Every stage is ``mim train`` / ``mim test`` of mmpretrain, mmdet or mmseg on a config
-that inherits the shipped one. Full logs go to WORK_DIR/<stage>/*.log; losses are
-plotted to WORK_DIR/losses.png.
+Every stage is `mim train` / `mim test` of mmpretrain, mmdet or mmseg on a config
+that inherits the shipped one (steps_mm.demo.chain). Full logs go to
+WORK_DIR/.../<stage>/*.log; training losses are plotted to WORK_DIR/losses.png.
+--compare-scratch also fine-tunes from scratch, the same iterations. --compare trains
+both twins with the same seeds (the built-in data are the same for every seed) and
+prints the tables of tools/results_table.py (params, FLOPs at the demo's sizes,
+top-1, AP^box, AP^mask, mIoU, img/s, delta; mean ± std over several --seeds), writes
+them to WORK_DIR/results/, and plots both models' losses in one figure.
 """
 import argparse
-import glob
-import json
 import os
 import os.path as osp
-import re
-import subprocess
 import sys
 import time
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-PRETRAIN = 'configs/imagenet/steps-convnext-tiny_32xb128_in1k.py'
-# ConvNeXt's 1e-6 layer scale leaves the blocks near identity after a few epochs;
-# the det/seg configs (and so the from-scratch runs) use 1.0: so does pretraining
-PRETRAIN_BACKBONE = dict(layer_scale_init_value=1.0)
-JOBS = {
-    # name: (shipped config, codebase, fine-tuning iterations, metrics to report)
-    'det': ('configs/steps_convnext_maskrcnn.py', 'mmdet', 240,
-            ('coco/bbox_mAP', 'coco/bbox_mAP_50', 'coco/segm_mAP', 'coco/segm_mAP_50')),
-    'seg': ('configs/steps_convnext_upernet.py', 'mmseg', 80, ('mIoU', 'aAcc')),
-}
+from steps_mm.demo import build_classification_dataset, build_demo_datasets
+from steps_mm.demo.chain import (BASELINE, ROOT, STAGES, STEPS, Recipe, plot_curves,
+                                  run_chain)
+from steps_mm.results import ResultsError, read_run
+
+TITLES = {'pretrain': 'pretraining (mmpretrain)', 'det': 'Mask R-CNN (mmdet)',
+          'seg': 'UperNet (mmseg)'}
 
 
-# mmdet/mmseg log iterations, mmpretrain epochs: Iter(train) [ 10/240], Epoch(train) [3][10/12]
-PROGRESS = re.compile(r'(?:Iter|Epoch)\((train|test|val)\) +(\[\d+\])?\[ *(\d+)/(\d+)\]')
-ETA, LOSS = re.compile(r'\beta: (\S+)'), re.compile(r'\bloss: ([\d.]+)')
+def build_data(work_dir: str, recipe: Recipe) -> str:
+    print('[demo] building the built-in datasets (scikit-image photographs, pasted '
+          'shapes with exact masks)', flush=True)
+    data_dir = osp.join(work_dir, 'data')
+    build_demo_datasets(data_dir, num_train=recipe.num_train, num_val=recipe.num_val,
+                        size=recipe.size)
+    build_classification_dataset(data_dir)
+    return data_dir
 
 
-def run(cmd, log_file):
-    """Run ``cmd``, keep its full output in ``log_file``, echo a compact progress
-    line for each logged iteration."""
-    print('$', ' '.join(cmd), flush=True)
-    start = time.time()
-    with open(log_file, 'w') as log:
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True, cwd=ROOT,
-                                env=dict(os.environ, PYTHONUNBUFFERED='1'))
-        for line in proc.stdout:
-            log.write(line)
-            match = PROGRESS.search(line)
-            if match:
-                eta, loss = ETA.search(line), LOSS.search(line)
-                stage, epoch, i, n = match.groups()
-                print(f'    {stage} {"epoch " + epoch[1:-1] + " " if epoch else ""}{i}/{n}'
-                      + (f'  loss {loss.group(1)}' if loss else '')
-                      + (f'  eta {eta.group(1)}' if eta else ''), flush=True)
-            elif any(k in line for k in ('AutoAmpOptimWrapper:', 'load_pretrained',
-                                         'Error')):
-                print('   ', line.split(' - INFO - ')[-1].rstrip(), flush=True)
-        proc.wait()
-    if proc.returncode:
-        sys.exit(f'failed ({proc.returncode}) after {time.time() - start:.0f}s: '
-                 f'{" ".join(cmd)}\nsee {log_file}')
-    return time.time() - start
+def main_job(args, recipe: Recipe, work_dir: str, data_dir: str, start: float):
+    stages = (args.only, ) if args.only else ('det', 'seg')
+    starts = ('pretrained', 'scratch') if args.compare_scratch else ('pretrained', )
+    runs = run_chain(STEPS, data_dir, work_dir, recipe, stages=stages, starts=starts)
+    panels = {TITLES['pretrain']: {STEPS.name: read_run(runs['pretrain'].job_dir).curve()}}
+    for stage in stages:
+        panels[TITLES[stage]] = {
+            f'from {s}': read_run(runs[stage if s == 'pretrained' else f'{stage}/{s}']
+                                  .job_dir).curve() for s in starts}
+    plot = plot_curves(panels, osp.join(work_dir, 'losses.png'))
+    print(f'\n[demo] results (total {time.time() - start:.0f}s; losses plotted to {plot})')
+    pre = runs['pretrain']
+    print(f'pretraining {STEPS.pretrain}: top-1 {pre.metrics["accuracy/top1"]:.2f}% on the '
+          f'built-in validation set after {recipe.pretrain_epochs} epochs '
+          f'({pre.train_seconds:.0f} s)')
+    print('| config | metric | ' + ' | '.join(f'from {s}' for s in starts)
+          + ' |\n|---|---|' + '---|' * len(starts))
+    for stage in stages:
+        for key in STAGES[stage][1]:
+            cells = ' | '.join(
+                f"{runs[stage if s == 'pretrained' else f'{stage}/{s}'].metrics[key]:.3f}"
+                for s in starts)
+            print(f'| {getattr(STEPS, stage)} ({recipe.iters(stage)} iterations) | {key} '
+                  f'| {cells} |')
 
 
-def last_metrics(work_dir):
-    """The metrics mmengine's LoggerHook dumped after the newest test run."""
-    files = sorted(glob.glob(osp.join(work_dir, '*', '*.json')), key=osp.getmtime)
-    if not files:
-        sys.exit(f'no metrics json under {work_dir}')
-    with open(files[-1]) as f:
-        return json.load(f)
-
-
-def scalars(train_dir):
-    """The training log rows (iteration, loss) mmengine wrote for ``train_dir``."""
-    files = sorted(glob.glob(osp.join(train_dir, '*', 'vis_data', 'scalars.json')))
-    rows = [json.loads(line) for line in open(files[-1])] if files else []
-    return [(r.get('iter', r.get('step')), r['loss']) for r in rows if 'loss' in r]
-
-
-def plot_losses(curves, out_file):
-    """``curves``: panel title -> {label: train dir}."""
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, len(curves), figsize=(5 * len(curves), 3.5))
-    axes = axes if len(curves) > 1 else [axes]
-    for ax, (title, runs) in zip(axes, curves.items()):
-        for label, train_dir in runs.items():
-            rows = scalars(train_dir)
-            ax.plot([r[0] for r in rows], [r[1] for r in rows], marker='.', label=label)
-        ax.set(title=title, xlabel='iteration', ylabel='training loss')
-        ax.grid(alpha=.3)
-        ax.legend()
-    fig.tight_layout()
-    fig.savefig(out_file, dpi=100)
-
-
-def train_and_test(codebase, cfg, job_dir, checkpoint_name):
-    """``mim train`` then ``mim test`` of the checkpoint it wrote -> (metrics,
-    training seconds, train dir)."""
-    train_dir, test_dir = osp.join(job_dir, 'train'), osp.join(job_dir, 'test')
-    seconds = run(['mim', 'train', codebase, cfg, '--work-dir', train_dir],
-                  osp.join(job_dir, 'train.log'))
-    run(['mim', 'test', codebase, cfg, '--checkpoint',
-         osp.join(train_dir, checkpoint_name), '--work-dir', test_dir],
-        osp.join(job_dir, 'test.log'))
-    return last_metrics(test_dir), seconds, train_dir
+def compare(args, recipe: Recipe, work_dir: str, data_dir: str, start: float):
+    from steps_mm import results
+    stages = (args.only, ) if args.only else ('det', 'seg')
+    job_dirs, panels = [], {TITLES[s]: {} for s in ('pretrain', ) + stages}
+    for seed in args.seeds:
+        for side, model in (('steps', STEPS), ('baseline', BASELINE)):
+            runs = run_chain(model, data_dir, osp.join(work_dir, f'seed{seed}', side),
+                             recipe, seed=seed, stages=stages)
+            for stage, run in runs.items():
+                job_dirs.append(run.job_dir)
+                label = model.name + (f', seed {seed}' if len(args.seeds) > 1 else '')
+                panels[TITLES[stage]][label] = read_run(run.job_dir).curve()
+    plot = plot_curves(panels, osp.join(work_dir, 'losses.png'))
+    counter = results.FlopCounter(recipe.flops_shapes())
+    tables = results.build_tables(results.read_runs(job_dirs), counter)
+    paths = results.write(tables, osp.join(work_dir, 'results'), recipe.flops_shapes())
+    print(f'\n[demo] {STEPS.name} against {BASELINE.name}, seeds {args.seeds} (total '
+          f'{time.time() - start:.0f}s; losses plotted to {plot}; tables in '
+          f'{osp.dirname(paths["md"])})\n')
+    print(results.markdown(tables, recipe.flops_shapes()))
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--work-dir', default=osp.join(ROOT, 'work_dirs', 'demo'))
-    parser.add_argument('--only', choices=sorted(JOBS))
-    parser.add_argument('--pretrain-epochs', type=int, default=12)
+    parser.add_argument('--work-dir', help='default: work_dirs/demo, with --compare '
+                                           'work_dirs/demo_compare')
+    parser.add_argument('--only', choices=('det', 'seg'), help='pretrain, then one stage')
+    parser.add_argument('--pretrain-epochs', type=int, default=Recipe.pretrain_epochs)
     parser.add_argument('--compare-scratch', action='store_true',
                         help='also fine-tune from scratch, the same iterations')
+    parser.add_argument('--compare', action='store_true',
+                        help='Steps-ConvNeXt-T against its ConvNeXt-T twin, same chain')
+    parser.add_argument('--seeds', type=int, nargs='+', default=[0],
+                        help='with --compare: train each model once per seed')
     args = parser.parse_args()
-    work_dir = osp.abspath(args.work_dir)
+    if args.compare and args.compare_scratch:
+        parser.error('--compare and --compare-scratch are separate runs')
+    if len(args.seeds) > 1 and not args.compare:
+        parser.error('--seeds needs --compare')
+    work_dir = osp.abspath(args.work_dir or osp.join(
+        ROOT, 'work_dirs', 'demo_compare' if args.compare else 'demo'))
     os.makedirs(work_dir, exist_ok=True)
     start = time.time()
-
-    sys.path.insert(0, ROOT)
-    from steps_mm.demo import (build_classification_dataset, build_demo_datasets,
-                               write_demo_config, write_pretrain_config)
-    print('[demo] building the built-in datasets (scikit-image photographs, pasted '
-          'shapes with exact masks)', flush=True)
-    data_dir = osp.join(work_dir, 'data')
-    build_demo_datasets(data_dir, num_train=64, num_val=16)
-    build_classification_dataset(data_dir)
-
-    epochs = args.pretrain_epochs
-    print(f'[demo] pretrain: {PRETRAIN} on the built-in ImageNet-format set, '
-          f'{epochs} epochs', flush=True)
-    job_dir = osp.join(work_dir, 'pretrain')
-    cfg = write_pretrain_config(osp.join(ROOT, PRETRAIN), data_dir,
-                                osp.join(job_dir, 'config.py'), epochs=epochs,
-                                backbone_options=PRETRAIN_BACKBONE)
-    pre_metrics, pre_time, pre_dir = train_and_test('mmpretrain', cfg, job_dir,
-                                                    f'epoch_{epochs}.pth')
-    pretrained = osp.join(pre_dir, f'epoch_{epochs}.pth')
-    curves = {'pretraining': {'Steps-ConvNeXt-T': pre_dir}}
-
-    starts = ['pretrained'] + (['scratch'] if args.compare_scratch else [])
-    results = {}
-    for name, (config, codebase, iters, keys) in JOBS.items():
-        if args.only and name != args.only:
-            continue
-        curves[name] = {}
-        for start_from in starts:
-            job_dir = osp.join(work_dir, f'{name}_{start_from}')
-            cfg = write_demo_config(
-                osp.join(ROOT, config), data_dir, osp.join(job_dir, 'config.py'),
-                iters=iters, codebase=codebase,
-                backbone_checkpoint=pretrained if start_from == 'pretrained'
-                else 'scratch')
-            print(f'[demo] {name}: {config} from {start_from}, {iters} iterations',
-                  flush=True)
-            run_start = time.time()
-            metrics, seconds, train_dir = train_and_test(codebase, cfg, job_dir,
-                                                         f'iter_{iters}.pth')
-            print(f'[demo] {name} from {start_from}: trained in {seconds:.0f} s, '
-                  f'trained and tested in {time.time() - run_start:.0f} s', flush=True)
-            results[name, start_from] = (config, keys, metrics, seconds)
-            curves[name][f'from {start_from}'] = train_dir
-
-    plot = osp.join(work_dir, 'losses.png')
-    plot_losses(curves, plot)
-    print(f'\n[demo] results (total {time.time() - start:.0f}s; losses plotted to '
-          f'{plot})')
-    print(f'pretraining {PRETRAIN}: top-1 {pre_metrics["accuracy/top1"]:.2f}% on the '
-          f'built-in validation set after {epochs} epochs ({pre_time:.0f} s)')
-    print('| config | metric | ' + ' | '.join(f'from {s}' for s in starts)
-          + ' |\n|---|---|' + '---|' * len(starts))
-    for name, (config, codebase, iters, keys) in JOBS.items():
-        if (name, 'pretrained') not in results:
-            continue
-        for key in keys:
-            cells = ' | '.join(f'{results[name, s][2][key]:.3f}' for s in starts)
-            print(f'| {config} ({iters} iterations) | {key} | {cells} |')
+    recipe = Recipe(pretrain_epochs=args.pretrain_epochs)
+    data_dir = build_data(work_dir, recipe)
+    try:
+        (compare if args.compare else main_job)(args, recipe, work_dir, data_dir, start)
+    except (RuntimeError, ResultsError) as error:
+        sys.exit(str(error))
 
 
 if __name__ == '__main__':

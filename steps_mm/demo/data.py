@@ -11,6 +11,7 @@ hundred iterations on a CPU while the task stays a real detection/segmentation t
 import json
 import os
 import os.path as osp
+import shutil
 from typing import Dict, List, Tuple
 
 import numpy as np
@@ -99,19 +100,24 @@ def build_demo_datasets(root: str, num_train: int = 32, num_val: int = 8,
     """Write ``root/coco`` (COCO instances, RLE masks) and ``root/ade``
     (ADE20K layout) from the same scenes; return their directories.
 
-    Deterministic for a given seed; an existing complete build is reused.
+    Deterministic for a given seed; each split has its own random stream, so the
+    validation images do not change with ``num_train``. An existing complete
+    build is reused.
     """
     coco_dir, ade_dir = osp.join(root, 'coco'), osp.join(root, 'ade')
-    stamp = osp.join(root, f'.built-{num_train}-{num_val}-{size}-{seed}')
+    stamp = osp.join(root, f'.built-v2-{num_train}-{num_val}-{size}-{seed}')
     if osp.exists(stamp):
         return dict(coco=coco_dir, ade=ade_dir)
-    rng = np.random.default_rng(seed)
     photos = load_photos()
-    for split, count in (('train', num_train), ('val', num_val)):
+    for index, (split, count) in enumerate((('train', num_train), ('val', num_val))):
+        rng = np.random.default_rng([seed, index])
         ade_split = 'training' if split == 'train' else 'validation'
-        for sub in (f'coco/{split}2017', 'coco/annotations',
-                    f'ade/images/{ade_split}', f'ade/annotations/{ade_split}'):
-            os.makedirs(osp.join(root, sub), exist_ok=True)
+        for sub in (f'coco/{split}2017', f'ade/images/{ade_split}',
+                    f'ade/annotations/{ade_split}'):
+            # a build of another size leaves no stray files (mmseg lists the folder)
+            shutil.rmtree(osp.join(root, sub), ignore_errors=True)
+            os.makedirs(osp.join(root, sub))
+        os.makedirs(osp.join(root, 'coco', 'annotations'), exist_ok=True)
         images, annotations = [], []
         for idx in range(count):
             img, instances, seg = make_scene(rng, photos, size)

@@ -1,0 +1,202 @@
+"""The demo's chain, the paper's at laptop scale: pretrain a backbone with
+``mim train mmpretrain`` on the built-in ImageNet-format set, then fine-tune and
+test its Mask R-CNN and UperNet from that checkpoint with ``mim train`` /
+``mim test`` of mmdet and mmseg, each on a config that inherits the shipped one
+(``write_pretrain_config`` / ``write_demo_config``).
+
+One ``Model`` is one side of the paper's comparison (its ImageNet, detection and
+segmentation configs); ``STEPS`` and its twin ``BASELINE`` run through the same
+``Recipe`` for the comparison.
+"""
+import os
+import os.path as osp
+import re
+import subprocess
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional, Tuple
+
+from .config import write_demo_config, write_pretrain_config
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
+def say(line: str):
+    print(line, flush=True)
+
+
+@dataclass(frozen=True)
+class Model:
+    """One side of the comparison: its shipped ImageNet, Mask R-CNN and UperNet
+    configs (paths relative to the repository)."""
+    name: str
+    pretrain: str
+    det: str
+    seg: str
+
+    def config(self, stage: str) -> str:
+        return osp.join(ROOT, getattr(self, stage))
+
+
+STEPS = Model('Steps-ConvNeXt-T', 'configs/imagenet/steps-convnext-tiny_32xb128_in1k.py',
+              'configs/steps_convnext_maskrcnn.py', 'configs/steps_convnext_upernet.py')
+# the twins of STEPS' configs (the same configs with layout='sequential')
+BASELINE = Model('ConvNeXt-T', 'configs/imagenet/convnext-tiny_32xb128_in1k.py',
+                 'configs/convnext_maskrcnn.py', 'configs/convnext_upernet.py')
+
+#: stage -> (codebase, metrics the main job prints)
+STAGES = {
+    'pretrain': ('mmpretrain', ('accuracy/top1', )),
+    'det': ('mmdet', ('coco/bbox_mAP', 'coco/bbox_mAP_50', 'coco/segm_mAP',
+                      'coco/segm_mAP_50')),
+    'seg': ('mmseg', ('mIoU', 'aAcc')),
+}
+
+
+@dataclass
+class Recipe:
+    """The demo's schedule and sizes, the same for both sides of a comparison."""
+    pretrain_epochs: int = 12
+    pretrain_size: int = 64
+    det_iters: int = 240
+    seg_iters: int = 80
+    size: int = 160  # det/seg images
+    num_train: int = 64  # det/seg training images
+    num_val: int = 16
+    # ConvNeXt's 1e-6 layer scale leaves the blocks near identity after a few
+    # epochs; the det/seg configs use 1.0, and so does the demo's pretraining
+    pretrain_backbone: Dict = field(default_factory=lambda: dict(layer_scale_init_value=1.0))
+    det_options: Dict = field(default_factory=dict)  # write_demo_config keywords
+
+    def iters(self, stage: str) -> int:
+        return self.det_iters if stage == 'det' else self.seg_iters
+
+    def flops_shapes(self) -> Dict[str, Tuple[int, int]]:
+        """The input sizes the demo's models run at (for their FLOPs)."""
+        return {'mmpretrain': (self.pretrain_size, ) * 2, 'mmdet': (self.size, ) * 2,
+                'mmseg': (self.size, ) * 2}
+
+
+# mmdet/mmseg log iterations, mmpretrain epochs: Iter(train) [ 10/240], Epoch(train) [3][10/12]
+PROGRESS = re.compile(r'(?:Iter|Epoch)\((train|test|val)\) +(\[\d+\])?\[ *(\d+)/(\d+)\]')
+ETA, LOSS = re.compile(r'\beta: (\S+)'), re.compile(r'\bloss: ([\d.]+)')
+
+
+def run_logged(cmd: List[str], log_file: str, echo: Callable[[str], None] = say) -> float:
+    """Run ``cmd`` from the repository root, keep its full output in ``log_file``,
+    echo a compact progress line per logged iteration; returns the seconds it
+    took. Raises ``RuntimeError`` naming the log when it fails."""
+    echo('$ ' + ' '.join(cmd))
+    start = time.time()
+    with open(log_file, 'w') as log:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True, cwd=ROOT,
+                                env=dict(os.environ, PYTHONUNBUFFERED='1'))
+        for line in proc.stdout:
+            log.write(line)
+            match = PROGRESS.search(line)
+            if match:
+                eta, loss = ETA.search(line), LOSS.search(line)
+                stage, epoch, i, n = match.groups()
+                echo(f'    {stage} {"epoch " + epoch[1:-1] + " " if epoch else ""}{i}/{n}'
+                     + (f'  loss {loss.group(1)}' if loss else '')
+                     + (f'  eta {eta.group(1)}' if eta else ''))
+            elif any(k in line for k in ('AutoAmpOptimWrapper:', 'load_pretrained',
+                                         'Error')):
+                echo('    ' + line.split(' - INFO - ')[-1].rstrip())
+        proc.wait()
+    if proc.returncode:
+        raise RuntimeError(f'failed ({proc.returncode}) after {time.time() - start:.0f}s: '
+                           f'{" ".join(cmd)}\nsee {log_file}')
+    return time.time() - start
+
+
+@dataclass
+class StageRun:
+    """A trained and tested stage: its job dir (``train/`` and ``test/`` inside,
+    a run for ``steps_mm.results``), metrics and training time."""
+    job_dir: str
+    checkpoint: str
+    metrics: Dict[str, float]
+    train_seconds: float
+
+    @property
+    def train_dir(self) -> str:
+        return osp.join(self.job_dir, 'train')
+
+
+def train_and_test(codebase: str, cfg: str, job_dir: str, checkpoint_name: str,
+                   echo: Callable[[str], None] = say) -> StageRun:
+    """``mim train`` then ``mim test`` of the checkpoint it wrote."""
+    from ..results import read_run
+    train_dir, test_dir = osp.join(job_dir, 'train'), osp.join(job_dir, 'test')
+    seconds = run_logged(['mim', 'train', codebase, cfg, '--work-dir', train_dir],
+                         osp.join(job_dir, 'train.log'), echo)
+    checkpoint = osp.join(train_dir, checkpoint_name)
+    run_logged(['mim', 'test', codebase, cfg, '--checkpoint', checkpoint,
+                '--work-dir', test_dir], osp.join(job_dir, 'test.log'), echo)
+    metrics = read_run(job_dir).test().metrics
+    return StageRun(job_dir, checkpoint, metrics, seconds)
+
+
+def stage_config(model: Model, stage: str, data_dir: str, job_dir: str, recipe: Recipe,
+                 seed: int, backbone_checkpoint: Optional[str] = None) -> str:
+    """The generated config of ``model``'s ``stage``, named after the shipped one
+    (the Runner dumps it under that name: the results tool reads it back)."""
+    shipped = model.config(stage)
+    out = osp.join(job_dir, osp.basename(shipped))
+    if stage == 'pretrain':
+        return write_pretrain_config(shipped, data_dir, out, epochs=recipe.pretrain_epochs,
+                                     size=recipe.pretrain_size, seed=seed,
+                                     backbone_options=recipe.pretrain_backbone)
+    options = recipe.det_options if stage == 'det' else {}
+    return write_demo_config(shipped, data_dir, out, iters=recipe.iters(stage),
+                             size=recipe.size, seed=seed, codebase=STAGES[stage][0],
+                             backbone_checkpoint=backbone_checkpoint, **options)
+
+
+def run_chain(model: Model, data_dir: str, work_dir: str, recipe: Recipe, seed: int = 0,
+              stages: Tuple[str, ...] = ('det', 'seg'), starts: Tuple[str, ...] = ('pretrained', ),
+              echo: Callable[[str], None] = say) -> Dict[str, StageRun]:
+    """Pretrain ``model`` and fine-tune each of ``stages`` from its checkpoint
+    (and, for ``'scratch'`` in ``starts``, from scratch), each trained and tested.
+    Returns ``{'pretrain': run, 'det': run, 'det/scratch': run, ...}``."""
+    runs = {}
+    job_dir = osp.join(work_dir, 'pretrain')
+    cfg = stage_config(model, 'pretrain', data_dir, job_dir, recipe, seed)
+    echo(f'[demo] {model.name}: pretrain {model.pretrain} on the built-in ImageNet-format '
+         f'set, {recipe.pretrain_epochs} epochs (seed {seed})')
+    runs['pretrain'] = train_and_test('mmpretrain', cfg, job_dir,
+                                      f'epoch_{recipe.pretrain_epochs}.pth', echo)
+    for stage in stages:
+        for start in starts:
+            name = stage if start == 'pretrained' else f'{stage}/{start}'
+            job_dir = osp.join(work_dir, stage if start == 'pretrained'
+                               else f'{stage}_{start}')
+            checkpoint = runs['pretrain'].checkpoint if start == 'pretrained' else start
+            cfg = stage_config(model, stage, data_dir, job_dir, recipe, seed, checkpoint)
+            iters = recipe.iters(stage)
+            echo(f'[demo] {model.name}: {stage} {getattr(model, stage)} from {start}, '
+                 f'{iters} iterations')
+            started = time.time()
+            runs[name] = train_and_test(STAGES[stage][0], cfg, job_dir,
+                                        f'iter_{iters}.pth', echo)
+            echo(f'[demo] {model.name}: {stage} from {start} trained in '
+                 f'{runs[name].train_seconds:.0f} s, trained and tested in '
+                 f'{time.time() - started:.0f} s')
+    return runs
+
+
+def plot_curves(panels: Dict[str, Dict[str, List[Tuple[int, float]]]], out_file: str,
+                ylabel: str = 'training loss') -> str:
+    """One panel per title, one line per label: ``{title: {label: [(x, y)]}}``."""
+    from ..research.report import new_figure, save_figure
+    fig, axes = new_figure(len(panels), width=5, height=3.5)
+    for ax, (title, curves) in zip(axes, panels.items()):
+        for label, points in curves.items():
+            ax.plot([p[0] for p in points], [p[1] for p in points], marker='.',
+                    markersize=3, label=label)
+        ax.set(title=title, xlabel='iteration', ylabel=ylabel)
+        ax.grid(alpha=.3)
+        ax.legend(fontsize=8)
+    return save_figure(fig, osp.dirname(osp.abspath(out_file)), osp.basename(out_file))
