@@ -24,7 +24,7 @@ import contextlib
 import re
 import sys
 
-from steps_mm.research.report import tool_parser
+from steps_mm.report import tool_parser
 
 
 def input_size(text: str):

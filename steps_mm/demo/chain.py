@@ -190,7 +190,7 @@ def run_chain(model: Model, data_dir: str, work_dir: str, recipe: Recipe, seed: 
 def plot_curves(panels: Dict[str, Dict[str, List[Tuple[int, float]]]], out_file: str,
                 ylabel: str = 'training loss') -> str:
     """One panel per title, one line per label: ``{title: {label: [(x, y)]}}``."""
-    from ..research.report import new_figure, save_figure
+    from ..report import new_figure, save_figure
     fig, axes = new_figure(len(panels), width=5, height=3.5)
     for ax, (title, curves) in zip(axes, panels.items()):
         for label, points in curves.items():

@@ -6,7 +6,7 @@ import os
 import os.path as osp
 from typing import Dict, List, Optional
 
-from ..research.report import markdown_table, mean_std
+from ..report import markdown_table, mean_std
 from .report import SPEED, PairResult, RunResult, TaskTable, seed_groups, seed_of
 
 HEADERS = {'params': 'params (M)', 'flops': 'GMACs'}

@@ -162,7 +162,7 @@ def device_of(session: Session) -> str:
 
 
 class FlopCounter:
-    """Params and FLOPs (``steps_mm.research.flops``'s protocol) of runs' configs,
+    """Params and FLOPs (``steps_mm.analysis.flops``'s protocol) of runs' configs,
     counted once per model and input size."""
 
     def __init__(self, shapes: Optional[Dict[str, Tuple[int, int]]] = None):
@@ -170,18 +170,18 @@ class FlopCounter:
         self._cache: Dict[tuple, Dict] = {}
 
     def shape(self, scope: str) -> Tuple[int, int]:
-        from ..research.flops import DEFAULT_SHAPES
+        from ..analysis.flops import DEFAULT_SHAPES
         return tuple(self.shapes.get(scope, DEFAULT_SHAPES[scope]))
 
     def __call__(self, run: Run) -> Dict[str, Figure]:
-        from ..research.flops import count_config
+        from ..analysis.flops import count_config
         session = run.train or run.tests[-1]
         shape = self.shape(run.scope)
         key = (twins.model_key(session.config), twins.layout(session.config), shape)
         if key not in self._cache:
             self._cache[key] = count_config(session.config_file, shape)
         counted = self._cache[key]
-        how = f'steps_mm.research.flops at {shape[0]}x{shape[1]}'
+        how = f'steps_mm.analysis.flops at {shape[0]}x{shape[1]}'
         return OrderedDict(params=Figure(counted['params'], session.config_file, None, how),
                            flops=Figure(counted['flops'], session.config_file, None, how))
 
