@@ -218,15 +218,10 @@ def test_fidelity_check_fails_a_row_out_of_tolerance():
     assert 'out of tolerance: ResNet-18, Steps-ResNet-18' in out.stdout
 
 
-#: tools still inserting the repository into sys.path, to be dropped by their
-#: owners (the package is installed; a strict xfail fails once one is fixed)
-SYS_PATH_PENDING = {'demo.py'}
 TOOLS = sorted(f for f in os.listdir(osp.join(ROOT, 'tools')) if f.endswith('.py'))
 
 
-@pytest.mark.parametrize('tool', [
-    pytest.param(t, marks=pytest.mark.xfail(strict=True, reason='edits sys.path'))
-    if t in SYS_PATH_PENDING else t for t in TOOLS])
+@pytest.mark.parametrize('tool', TOOLS)
 def test_tools_are_thin_clis(tool):
     """A tool imports the installed package (no sys.path edits) and stays a
     CLI over library code (about 200 lines at most)."""

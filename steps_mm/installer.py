@@ -11,8 +11,8 @@ import, where missing, and steps_mm itself, editable. Every decision is printed;
 ``--dry-run`` prints them and changes nothing. With everything present it only
 checks (seconds).
 
-Standard library only (it runs before anything else is installed), so it does
-not use the steps_mm package; it reads the stack table by path.
+Standard library only (it runs before anything else is installed): install.sh runs
+this file by path, and it reads the stack table by path.
 """
 import argparse
 import importlib
