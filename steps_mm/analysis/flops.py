@@ -41,7 +41,7 @@ ZERO_MAC_OPS = frozenset('aten::' + op for op in '''
     max_pool2d max_pool2d_with_indices lt le ne where logical_and logical_or
     masked_fill_ fill_ zero_ clone repeat expand_as view_as index_select
     new_ones ones_like empty_like lift_fresh scalar_tensor meshgrid linspace
-    pad bernoulli_ dim numel feature_dropout dropout_ alpha_dropout
+    pad bernoulli_ dim numel feature_dropout dropout_ alpha_dropout unflatten
     '''.split())
 
 
