@@ -50,6 +50,7 @@ def test_backbone_group_ratios_memory_breakdown_and_op_counts():
     assert '| attention | ' in table and 'x)' in table
 
 
+@pytest.mark.slow
 def test_config_mode_runs_a_whole_detector_step():
     (row,) = benchmark.run_group(['MaskRCNN-Steps-R50'], 'MaskRCNN-Steps-R50',
                                  settings(mode='config', batch=2, size=64, memory=False,

@@ -11,6 +11,7 @@ from mmengine.registry import MODELS, init_default_scope
 from mmengine.runner import Runner
 
 from conftest import ROOT, demo_cfg
+from lanes import sampled
 
 CONFIGS = sorted(osp.relpath(p, ROOT) for p in glob.glob(osp.join(ROOT, 'configs', '*.py')))
 
@@ -20,7 +21,7 @@ def test_configs_exist():
     assert 'configs/steps_convnext_upernet.py' in CONFIGS
 
 
-@pytest.mark.parametrize('config', CONFIGS)
+@pytest.mark.parametrize('config', sampled(CONFIGS))
 def test_config_builds_with_matching_channels(config):
     cfg = Config.fromfile(osp.join(ROOT, config))
     assert cfg.default_scope in ('mmdet', 'mmseg')
@@ -38,6 +39,7 @@ def test_config_builds_with_matching_channels(config):
         assert list(cfg.model.decode_head.in_channels) == backbone.out_channels
 
 
+@pytest.mark.slow
 def test_every_steps_config_has_a_baseline_twin():
     layouts = {}
     for config in CONFIGS:

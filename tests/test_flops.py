@@ -100,6 +100,7 @@ def shipped(name):
     return osp.join(ROOT, 'configs', name)
 
 
+@pytest.mark.slow
 def test_mask_rcnn_protocol_breakdown():
     pytest.importorskip('mmdet')
     result = flops.count_config(shipped('mask-rcnn_steps-swin-t-p4-w7_fpn_1x_coco.py'),

@@ -17,6 +17,7 @@ from mmengine.hub import get_config
 from mmengine.registry import init_default_scope
 
 from conftest import ROOT
+from lanes import sampled
 
 IMAGENET = sorted(glob.glob(osp.join(ROOT, 'configs', 'imagenet', '*.py')))
 NAMES = [osp.basename(p)[:-3] for p in IMAGENET]
@@ -49,7 +50,7 @@ def test_one_config_per_model_steps_and_baseline():
     assert len(NAMES) == 24
 
 
-@pytest.mark.parametrize('path', IMAGENET, ids=NAMES)
+@pytest.mark.parametrize('path', sampled(IMAGENET, ids=NAMES))
 def test_only_the_backbone_differs_from_the_stock_recipe(path):
     ours = without_scope(Config.fromfile(path).to_dict())
     stock = without_scope(get_config(f'mmpretrain::{stock_base(path)}').to_dict())
@@ -75,7 +76,7 @@ def test_only_the_backbone_differs_from_the_stock_recipe(path):
     assert not extra, f'keys beyond the recipe and the output it needs: {extra}'
 
 
-@pytest.mark.parametrize('path', IMAGENET, ids=NAMES)
+@pytest.mark.parametrize('path', sampled(IMAGENET, ids=NAMES))
 def test_builds_through_mmpretrain_and_gives_1000_logits(path):
     cfg = Config.fromfile(path)  # imports steps_mm.pretraining (custom_imports)
     from mmpretrain.registry import MODELS
@@ -98,7 +99,7 @@ def imagenet_checkpoint(pretrain_config: str) -> str:
     return f'work_dirs/{name}/epoch_{cfg.train_cfg.max_epochs}.pth'
 
 
-@pytest.mark.parametrize('path', DET_SEG, ids=[osp.basename(p) for p in DET_SEG])
+@pytest.mark.parametrize('path', sampled(DET_SEG, ids=[osp.basename(p) for p in DET_SEG]))
 def test_det_seg_configs_fine_tune_from_their_imagenet_config(path):
     cfg = Config.fromfile(path)
     backbone = cfg.model.backbone

@@ -119,6 +119,7 @@ def test_import_steps_mm_registers_and_imports_no_mmpretrain(tmp_path):
     assert not {'mmpretrain', 'torchvision'} & set(state['after']['imported'])
 
 
+@pytest.mark.slow
 def test_the_stand_in_never_comes_with_steps_mm_mmdet_and_mmpretrain(tmp_path):
     """A process that imports steps_mm, builds on mmdet (which try-imports
     mmpretrain) and imports mmpretrain itself sees torchvision as the machine
@@ -139,6 +140,7 @@ def test_the_stand_in_never_comes_with_steps_mm_mmdet_and_mmpretrain(tmp_path):
     assert state['after']['sys_path'] == state['before']['sys_path']
 
 
+@pytest.mark.slow
 def test_steps_mm_pretraining_is_the_opt_in(tmp_path):
     """Importing ``steps_mm.pretraining`` registers the modules in mmpretrain's
     registries and, without torchvision, enables the stand-in, saying so once."""

@@ -46,6 +46,7 @@ def test_fine_tunes_from_the_pretraining_checkpoint(stage, metric, steps_chain):
     assert steps_chain[stage].metrics[metric] >= 0
 
 
+@pytest.mark.slow
 def test_training_stops_before_the_first_iteration_without_the_checkpoint(
         demo_data, tmp_path):
     cfg = Config.fromfile(write_demo_config(

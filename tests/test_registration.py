@@ -7,6 +7,7 @@ import textwrap
 import pytest
 
 from conftest import ROOT
+from lanes import sampled
 
 
 def run_python(code: str, cwd=ROOT):
@@ -16,7 +17,7 @@ def run_python(code: str, cwd=ROOT):
     return out.stdout
 
 
-@pytest.mark.parametrize('codebase', ['mmdet', 'mmseg'])
+@pytest.mark.parametrize('codebase', sampled(['mmdet', 'mmseg'], fast=lambda c: c == 'mmdet'))
 def test_plain_type_in_codebase_registry(codebase):
     out = run_python(f'''
         import steps_mm
@@ -29,6 +30,7 @@ def test_plain_type_in_codebase_registry(codebase):
     assert 'steps_mm.models.backbones.convnext [96, 768]' in out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('codebase', ['mmdet', 'mmseg'])
 def test_scoped_type_without_importing_steps_mm(codebase):
     # mmengine imports steps_mm.registry when it meets the 'steps_mm.' prefix
@@ -44,6 +46,7 @@ def test_scoped_type_without_importing_steps_mm(codebase):
     assert 'StepsConvNeXt sequential' in out
 
 
+@pytest.mark.slow
 def test_custom_imports_in_a_user_config(tmp_path):
     user_cfg = tmp_path / 'my_mask_rcnn.py'
     user_cfg.write_text(textwrap.dedent('''
@@ -68,6 +71,7 @@ def test_custom_imports_in_a_user_config(tmp_path):
     assert 'MaskRCNN StepsConvNeXt' in out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('present, missing', [('mmdet', 'mmseg'), ('mmseg', 'mmdet')])
 def test_imports_with_only_one_codebase_installed(present, missing):
     out = run_python(f'''
@@ -84,6 +88,7 @@ def test_imports_with_only_one_codebase_installed(present, missing):
     ("type='StepsConvNeXt'", [96, 192, 384, 768]),
     ("type='StepsSwinTransformer'", [96, 192, 384, 768]),
     ("type='StepsResNet', depth=50", [256, 512, 1024, 2048])])
+@pytest.mark.slow
 def test_default_outputs_feed_a_detector(tmp_path, backbone, channels):
     """Only the type in a user's Mask R-CNN: the backbone's defaults give the four
     NCHW maps FPN reads (no output arguments needed)."""

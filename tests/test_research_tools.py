@@ -160,6 +160,7 @@ def test_runner_keeps_finished_results_and_continues(tmp_path):
     assert open(log + '2').read().split() == ['0']
 
 
+@pytest.mark.slow
 def test_runner_gives_the_same_results_in_processes_and_in_process():
     jobs = [runner.Job('test_research_tools:seeded_job', dict(seed=s, scale=s + 1.),
                        cost=s + 1, name=f'job {s}') for s in range(3)]

@@ -33,6 +33,7 @@ def shipped(pattern='**/*.py'):
 
 
 # ---- the twin relation on the shipped configs --------------------------------------
+@pytest.mark.slow
 def test_every_shipped_steps_config_pairs_with_its_baseline_twin():
     configs = {path: Config.fromfile(path, import_custom_modules=False)
                for path in shipped()}
