@@ -11,7 +11,7 @@ from mmengine.registry import MODELS, init_default_scope
 from mmengine.runner import Runner
 
 from conftest import ROOT, demo_cfg
-from lanes import sampled
+from lanes import FAST_CONFIGS, sampled
 
 CONFIGS = sorted(osp.relpath(p, ROOT) for p in glob.glob(osp.join(ROOT, 'configs', '*.py')))
 
@@ -19,6 +19,14 @@ CONFIGS = sorted(osp.relpath(p, ROOT) for p in glob.glob(osp.join(ROOT, 'configs
 def test_configs_exist():
     assert 'configs/steps_convnext_maskrcnn.py' in CONFIGS
     assert 'configs/steps_convnext_upernet.py' in CONFIGS
+
+
+def test_fast_lane_samples_shipped_configs():
+    """A misspelt name in the fast lane's sample would quietly move every case of
+    its family to the slow lane."""
+    shipped = {osp.basename(p) for p in glob.glob(osp.join(ROOT, 'configs', '**', '*.py'),
+                                                  recursive=True)}
+    assert FAST_CONFIGS <= shipped, sorted(FAST_CONFIGS - shipped)
 
 
 @pytest.mark.parametrize('config', sampled(CONFIGS))
