@@ -184,5 +184,29 @@ def test_channels_last_option(family):
     plain.eval(), fast.eval()
     with torch.no_grad():
         for a, b in zip(fast(x), plain(x)):
-            assert a.is_contiguous(memory_format=torch.channels_last)
+            assert a.is_contiguous()  # NCHW out: see the test below
             torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize('family, channels_last', [
+    ('convnext', False), ('convnext', True), ('swin', False), ('resnet', True),
+    ('vit', False)])
+def test_roi_align_reads_the_outputs_right(family, channels_last):
+    """mmcv's RoIAlign (Mask R-CNN's RoI heads) reads its input as NCHW memory:
+    on the NHWC strides that LayerNorm over channels, channels-last convs and
+    ViT's token grid leave, it pools the wrong values without an error (and the
+    detector learns nothing). Every output must pool as its contiguous copy."""
+    from mmcv.ops import roi_align
+    options = dict(channels_last=True) if channels_last else {}
+    model, shape = tiny_backbone(family, 'steps', **options)
+    x = make_input(shape)
+    rois = torch.tensor([[0, 2., 3., 20., 29.], [1, 8., 1., 31., 17.]])
+    with torch.no_grad():
+        outs = model.eval()(x)
+    for out in outs:
+        assert out.is_contiguous()
+        scale = out.shape[-1] / shape[-1]
+        torch.testing.assert_close(
+            roi_align(out, rois, (3, 3), scale, 0, 'avg', True),
+            roi_align(out.clone(memory_format=torch.contiguous_format), rois, (3, 3),
+                      scale, 0, 'avg', True))

@@ -266,6 +266,14 @@ class StepsBackbone(BaseModule):
         return [info['reduction'] for info in self.feature_info]
 
 
+def dense_outputs(outs) -> tuple:
+    """The backbone's outputs as contiguous (NCHW) tensors. LayerNorm over
+    channels, the channels-last mode and ViT's token grid leave NHWC strides,
+    which convolutions accept but mmcv's RoIAlign (Mask R-CNN's RoI heads) reads
+    as NCHW memory: silently wrong features, a detector that cannot learn."""
+    return tuple(out.contiguous() for out in outs)
+
+
 def _channels_last_input(module, args):
     return (args[0].contiguous(memory_format=torch.channels_last), *args[1:])
 

@@ -11,7 +11,7 @@ import torch.nn as nn
 from ..blocks import ConvNeXtBlock
 from ..layers import LayerNorm2d
 from ..pretrained.layouts import DROP, Layout, Rule, W, final_norm
-from .base import StepsBackbone
+from .base import StepsBackbone, dense_outputs
 
 # Spec section 1, "Steps-ConvNeXt": Steps-Swin widths, per-stage compute parity.
 _STEPS_T_STAGE4 = [(192, 4), (272, 2), (384, 2), (544, 2), (768, 1)]
@@ -155,4 +155,4 @@ class StepsConvNeXt(StepsBackbone):
                     outs.append(norm(x.mean((-2, -1))))
                 else:
                     outs.append(norm(x))
-        return tuple(outs)
+        return dense_outputs(outs)

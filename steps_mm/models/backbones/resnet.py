@@ -16,7 +16,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from ..blocks import BasicBlock, Bottleneck, ResNetBlock
 from ..pretrained.layouts import BN, DROP, Layout, Rule, W
 from ..steps import run_maybe_checkpointed
-from .base import StepsBackbone
+from .base import StepsBackbone, dense_outputs
 
 
 def _widths_times(spec, factor):
@@ -195,4 +195,4 @@ class StepsResNet(StepsBackbone):
             x = stage(self._first_block(i, x))
             if i in self.out_indices:
                 outs.append(x.mean((-2, -1)) if self.gap_before_final_norm else x)
-        return tuple(outs)
+        return dense_outputs(outs)

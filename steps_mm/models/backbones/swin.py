@@ -15,7 +15,7 @@ from ..blocks import SwinBlock
 from ..pretrained.layouts import DROP, Layout, Rule, W, final_norm
 from ..steps import StepSpec
 from ..utils.embed import resize_relative_position_bias_table
-from .base import StepsBackbone, heads_problem
+from .base import StepsBackbone, dense_outputs, heads_problem
 
 # Spec section 1, "Steps-Swin". ``heads`` maps every step width to its heads.
 _T_HEADS = {96: 3, 192: 6, 272: 8, 384: 12, 544: 16, 768: 24}
@@ -242,8 +242,8 @@ class StepsSwinTransformer(StepsBackbone):
                 if self.gap_before_final_norm:
                     outs.append(norm(out.mean((1, 2))))
                 else:
-                    outs.append(norm(out).permute(0, 3, 1, 2).contiguous())
-        return tuple(outs)
+                    outs.append(norm(out).permute(0, 3, 1, 2))
+        return dense_outputs(outs)
 
 
 def window_shifts(spec: StepSpec) -> list:

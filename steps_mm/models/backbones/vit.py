@@ -15,7 +15,7 @@ from ..blocks import TransformerBlock
 from ..pretrained.layouts import DROP, Layout, Rule, W
 from ..steps import StepsStage
 from ..utils.embed import resize_pos_embed, resize_square_pos_embed
-from .base import StepsBackbone, heads_problem
+from .base import StepsBackbone, dense_outputs, heads_problem
 
 # ---- checkpoint layouts: ours = mmpretrain = mmseg; official = timm --------------
 _TOKENS = [Rule('cls_token', 'cls_token'), Rule('pos_embed', 'pos_embed')]
@@ -233,7 +233,7 @@ class StepsViT(StepsBackbone):
                 outs.append(state[:, 0])
             else:
                 outs.append(state[:, 1:].transpose(1, 2).reshape(B, -1, h, w))
-        return tuple(outs)
+        return dense_outputs(outs)
 
 
 @torch.fx.wrap  # an FX leaf: the traced grid size is known only when it runs
