@@ -47,6 +47,27 @@ def test_config_builds_with_matching_channels(config):
         assert list(cfg.model.decode_head.in_channels) == backbone.out_channels
 
 
+DET_CONFIGS = [c for c in CONFIGS if 'rcnn' in c]
+
+
+@pytest.mark.parametrize('config', sampled(DET_CONFIGS))
+def test_detector_roi_heads_pool_the_right_features(config):
+    """The RoI heads' RoIAlign (mmcv) reads NCHW memory: on maps with other strides
+    it pools wrong values silently, and the detector cannot learn."""
+    cfg = Config.fromfile(osp.join(ROOT, config))
+    init_default_scope(cfg.default_scope)
+    cfg.model.backbone.init_cfg = None
+    model = MODELS.build(cfg.model).eval()
+    rois = torch.tensor([[0, 4., 10., 60., 50.], [0, 30., 2., 120., 110.]])
+    with torch.no_grad():
+        feats = model.neck(model.backbone(torch.randn(1, 3, 128, 128)))
+        extractor = model.roi_head.bbox_roi_extractor
+        pooled = extractor(feats[:extractor.num_inputs], rois)
+        dense = [f.clone(memory_format=torch.contiguous_format)
+                 for f in feats[:extractor.num_inputs]]
+        torch.testing.assert_close(pooled, extractor(dense, rois))
+
+
 @pytest.mark.slow
 def test_every_steps_config_has_a_baseline_twin():
     layouts = {}
