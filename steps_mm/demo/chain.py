@@ -58,9 +58,9 @@ class Recipe:
     """The demo's schedule and sizes, the same for both sides of a comparison."""
     pretrain_epochs: int = 12
     pretrain_size: int = 64
-    det_iters: int = 240
-    seg_iters: int = 80
-    size: int = 160  # det/seg images
+    det_iters: int = 180
+    seg_iters: int = 60
+    size: int = 128  # det/seg images
     num_train: int = 64  # det/seg training images
     num_val: int = 16
     # ConvNeXt's 1e-6 layer scale leaves the blocks near identity after a few

@@ -52,10 +52,7 @@ model = dict(
     roi_head=dict(bbox_head=dict(num_classes={num_classes}),
                   mask_head=dict(num_classes={num_classes})),
     # small images hold few objects: sample fewer RoIs (stock: 256 / 512)
-    train_cfg=dict(rpn=dict(sampler=dict(num=64)), rcnn=dict(sampler=dict(num=64))),
-    # keep low-scoring boxes: a barely trained detector may score none above the
-    # stock 0.05, and COCO mAP ranks detections anyway (at most 100 per image)
-    test_cfg=dict(rcnn=dict(score_thr=0.0)))
+    train_cfg=dict(rpn=dict(sampler=dict(num=64)), rcnn=dict(sampler=dict(num=64))))
 '''
 
 _SEG = '''
