@@ -84,6 +84,12 @@ def main(argv=None) -> None:
     sys.argv = [path] + args
     sys.path.insert(0, osp.dirname(osp.dirname(path)))  # as the stock scripts do
     runpy.run_path(path, run_name='__main__')
+    # the stock tools leave the process group to interpreter exit, where gloo's
+    # threads can be torn down mid-use ("terminate called without an active
+    # exception", SIGABRT after a finished run): close it once every rank is done
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
 
 
 if __name__ == '__main__':
