@@ -60,12 +60,11 @@ def test_detector_roi_heads_pool_the_right_features(config):
     model = MODELS.build(cfg.model).eval()
     rois = torch.tensor([[0, 4., 10., 60., 50.], [0, 30., 2., 120., 110.]])
     with torch.no_grad():
-        feats = model.neck(model.backbone(torch.randn(1, 3, 128, 128)))
         extractor = model.roi_head.bbox_roi_extractor
-        pooled = extractor(feats[:extractor.num_inputs], rois)
-        dense = [f.clone(memory_format=torch.contiguous_format)
-                 for f in feats[:extractor.num_inputs]]
-        torch.testing.assert_close(pooled, extractor(dense, rois))
+        feats = model.neck(model.backbone(torch.randn(1, 3, 128, 128)))
+        feats = feats[:extractor.num_inputs]
+        dense = [f.clone(memory_format=torch.contiguous_format) for f in feats]
+        torch.testing.assert_close(extractor(feats, rois), extractor(dense, rois))
 
 
 @pytest.mark.slow
