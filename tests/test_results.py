@@ -15,7 +15,7 @@ from mmengine.config import Config
 
 from conftest import ROOT
 from steps_mm.research import metafile as index
-from steps_mm.results import ResultsError, build_tables, read_run, twins
+from steps_mm.results import ResultsError, build_tables, intervals, read_run, twins
 from steps_mm.results.metafile import unmeasured, write_results
 
 SIZES = ['--input-size', 'mmpretrain=32x32', '--input-size', 'mmdet=64x64',
@@ -128,6 +128,53 @@ def test_refuses_a_work_dir_without_a_test_result(steps_chain, tmp_path):
     assert 'mim test mmdet' in done.stderr  # how to make one
     with pytest.raises(ResultsError, match='no mmengine session'):
         read_run(str(tmp_path))
+
+
+# ---- per-image dumps and the delta's interval ----------------------------------------
+@pytest.mark.slow
+@pytest.mark.parametrize('stage, expected', [
+    ('pretrain', {'top-1': ('accuracy/top1', 1, 1e-6)}),
+    # mmdet logs AP with 3 decimals, mmseg mIoU with 2
+    ('det', {'AP^box': ('coco/bbox_mAP', 100, 0.051), 'AP^mask': ('coco/segm_mAP', 100, 0.051)}),
+    ('seg', {'mIoU': ('mIoU', 1, 0.0051)})])
+def test_the_dumps_of_mim_test_recompute_its_metrics(stage, expected, steps_chain,
+                                                     demo_data):
+    test = read_run(steps_chain[stage].job_dir).test()
+    scores = intervals.read_image_scores(test)
+    assert set(scores) == set(expected)
+    for column, (key, scale, tolerance) in expected.items():
+        assert scores[column].num_images == (12 if stage == 'pretrain' else 4)
+        assert scores[column].value() == pytest.approx(scale * test.metrics[key],
+                                                       abs=tolerance)
+
+
+@pytest.mark.slow
+def test_compare_summary_has_intervals_per_metric(steps_chain, baseline_chain, tmp_path):
+    from steps_mm.demo.chain import PAIRS
+    from steps_mm.demo import compare
+    from conftest import small_recipe
+    steps, twin = PAIRS['convnext-t']
+    result = compare.Comparison('convnext-t', [0], small_recipe(), job_dirs={
+        steps.name: {0: [r.job_dir for r in steps_chain.values()]},
+        twin.name: {0: [r.job_dir for r in baseline_chain.values()]}})
+    data = compare.summary(compare.build(result, resamples=50), 'cmd')
+    # the twin has no UperNet here: no mIoU comparison
+    assert [i['column'] for i in data['intervals']] == ['top-1', 'AP^box', 'AP^mask']
+    for interval in data['intervals']:
+        assert interval['low'] <= interval['delta'] <= interval['high']
+        assert interval['seeds'] == 1 and interval['verdict'] in intervals.VERDICTS
+    row = data['per_seed'][0]
+    assert row['seed'] == 0 and row[twin.name]['AP^box']['images'] == 4
+    assert row[steps.name]['mIoU']['images'] == 4 and 'mIoU' not in row[twin.name]
+    assert data['mean_std'][steps.name]['top-1']['std'] == 0
+    paths = compare.write_summary(data, str(tmp_path), 'convnext-t')
+    assert json.load(open(paths['json']))['intervals'] == data['intervals']
+    assert osp.getsize(paths['png']) > 10000
+    table = compare.verdict_table(data)
+    rows, note = table.split('\n\n')
+    assert len(rows.splitlines()) == 2 + len(data['intervals'])
+    assert note.startswith('One seed: the interval covers the validation images only')
+    assert '| AP^box |' in table and '1 × 4 |' in table
 
 
 # ---- the model index -------------------------------------------------------------

@@ -4,6 +4,7 @@ import glob
 import json
 import os.path as osp
 import subprocess
+import sys
 
 import pytest
 from mmengine.hooks import Hook
@@ -59,7 +60,7 @@ def test_train_resume_and_test_with_stock_tools(config, codebase, metric, demo_d
 
     # the stock test tool (mim -> mmdet/mmseg tools/test.py) with the checkpoint
     out = subprocess.run(
-        ['mim', 'test', codebase, osp.join(str(tmp_path), 'config.py'), '--checkpoint',
+        [sys.executable, '-m', 'mim', 'test', codebase, osp.join(str(tmp_path), 'config.py'), '--checkpoint',
          osp.join(str(tmp_path), 'iter_8.pth'), '--work-dir', str(tmp_path / 'test')],
         capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]

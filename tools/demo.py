@@ -2,12 +2,14 @@
 """The main job, the paper's chain at laptop scale with the stock tools: pretrain
 Steps-ConvNeXt-T on the built-in ImageNet-format set, fine-tune its Mask R-CNN and
 UperNet from that checkpoint on the built-in detection/segmentation set, test each,
-and print the metrics. --compare runs Steps-ConvNeXt-T and its ConvNeXt-T twin
-through the same chain and prints the paper's comparison tables.
+and print the metrics. --compare runs a Steps model and its twin (Steps-ConvNeXt-T
+and ConvNeXt-T by default; --model swin-t, resnet-50) through the same chain and
+prints the paper's comparison tables with a 95% interval and a verdict per metric.
 
     python tools/demo.py [--work-dir work_dirs/demo] [--only det|seg]
         [--pretrain-epochs 12] [--compare-scratch]
-    python tools/demo.py --compare [--seeds 0 1 2] [--work-dir work_dirs/demo_compare]
+    python tools/demo.py --compare [--model convnext-t|swin-t|resnet-50] [--seeds 0 1 2]
+        [--serial] [--out DIR] [--work-dir work_dirs/demo_compare]
 
 Every stage is `mim train` / `mim test` of mmpretrain, mmdet or mmseg on a config
 that inherits the shipped one (steps_mm.demo.chain). Full logs go to
@@ -16,7 +18,11 @@ WORK_DIR/.../<stage>/*.log; training losses are plotted to WORK_DIR/losses.png.
 both twins with the same seeds (the built-in data are the same for every seed) and
 prints the tables of tools/results_table.py (params, FLOPs at the demo's sizes,
 top-1, AP^box, AP^mask, mIoU, img/s, delta; mean ± std over several --seeds), writes
-them to WORK_DIR/results/, and plots both models' losses in one figure.
+them to WORK_DIR/results/, then per metric the 95% interval of the Steps-minus-twin
+delta (bootstrap over seeds and, within a seed, over the validation images) and its
+verdict: ahead, behind or within noise (steps_mm.results.intervals). The per-seed
+figures go to OUT/<model>.json and .png, both models' losses to OUT/<model>_losses.png.
+The two models train side by side, one thread each (--serial: one after the other).
 """
 import argparse
 import os
@@ -25,12 +31,13 @@ import sys
 import time
 
 from steps_mm.demo import build_classification_dataset, build_demo_datasets
-from steps_mm.demo.chain import (BASELINE, ROOT, STAGES, STEPS, Recipe, plot_curves,
+from steps_mm.demo.chain import (PAIRS, ROOT, STAGES, STEPS, Recipe, plot_curves,
                                   run_chain)
 from steps_mm.results import ResultsError, read_run
 
 TITLES = {'pretrain': 'pretraining (mmpretrain)', 'det': 'Mask R-CNN (mmdet)',
           'seg': 'UperNet (mmseg)'}
+STAGE_OF = {codebase: stage for stage, (codebase, _) in STAGES.items()}
 
 
 def build_data(work_dir: str, recipe: Recipe) -> str:
@@ -39,7 +46,8 @@ def build_data(work_dir: str, recipe: Recipe) -> str:
     data_dir = osp.join(work_dir, 'data')
     build_demo_datasets(data_dir, num_train=recipe.num_train, num_val=recipe.num_val,
                         size=recipe.size)
-    build_classification_dataset(data_dir)
+    build_classification_dataset(data_dir, num_train=recipe.cls_train,
+                                 num_val=recipe.cls_val)
     return data_dir
 
 
@@ -71,24 +79,29 @@ def main_job(args, recipe: Recipe, work_dir: str, data_dir: str, start: float):
 
 def compare(args, recipe: Recipe, work_dir: str, data_dir: str, start: float):
     from steps_mm import results
+    from steps_mm.demo import compare as side_by_side
     stages = (args.only, ) if args.only else ('det', 'seg')
-    job_dirs, panels = [], {TITLES[s]: {} for s in ('pretrain', ) + stages}
-    for seed in args.seeds:
-        for side, model in (('steps', STEPS), ('baseline', BASELINE)):
-            runs = run_chain(model, data_dir, osp.join(work_dir, f'seed{seed}', side),
-                             recipe, seed=seed, stages=stages)
-            for stage, run in runs.items():
-                job_dirs.append(run.job_dir)
-                label = model.name + (f', seed {seed}' if len(args.seeds) > 1 else '')
-                panels[TITLES[stage]][label] = read_run(run.job_dir).curve()
-    plot = plot_curves(panels, osp.join(work_dir, 'losses.png'))
-    counter = results.FlopCounter(recipe.flops_shapes())
-    tables = results.build_tables(results.read_runs(job_dirs), counter)
-    paths = results.write(tables, osp.join(work_dir, 'results'), recipe.flops_shapes())
-    print(f'\n[demo] {STEPS.name} against {BASELINE.name}, seeds {args.seeds} (total '
-          f'{time.time() - start:.0f}s; losses plotted to {plot}; tables in '
-          f'{osp.dirname(paths["md"])})\n')
-    print(results.markdown(tables, recipe.flops_shapes()))
+    result = side_by_side.run_compare(args.model, data_dir, work_dir, recipe, args.seeds,
+                                      stages, parallel=not args.serial)
+    panels = {TITLES[s]: {} for s in ('pretrain', ) + stages}
+    for model in result.models:
+        for seed, job_dirs in result.job_dirs[model.name].items():
+            label = model.name + (f', seed {seed}' if len(args.seeds) > 1 else '')
+            for run in map(read_run, job_dirs):
+                panels[TITLES[STAGE_OF[run.scope]]][label] = run.curve()
+    out_dir = args.out or osp.join(work_dir, 'results')
+    plot = plot_curves(panels, osp.join(out_dir, f'{args.model}_losses.png'))
+    print('[demo] bootstrapping the deltas over seeds and validation images', flush=True)
+    side_by_side.build(result)
+    paths = results.write(result.tables, osp.join(work_dir, 'results'), recipe.flops_shapes())
+    data = side_by_side.summary(result, 'python tools/demo.py ' + ' '.join(sys.argv[1:]))
+    written = side_by_side.write_summary(data, out_dir, args.model)
+    models = ' against '.join(m.name for m in result.models)
+    print(f'\n[demo] {models}, seeds {args.seeds} (total {time.time() - start:.0f}s; '
+          f'losses plotted to {plot}; tables in {osp.dirname(paths["md"])}; per-seed '
+          f'figures and intervals in {written["json"]}, plotted to {written["png"]})\n')
+    print(results.markdown(result.tables, recipe.flops_shapes()))
+    print(side_by_side.verdict_table(data))
 
 
 def main():
@@ -100,14 +113,22 @@ def main():
     parser.add_argument('--compare-scratch', action='store_true',
                         help='also fine-tune from scratch, the same iterations')
     parser.add_argument('--compare', action='store_true',
-                        help='Steps-ConvNeXt-T against its ConvNeXt-T twin, same chain')
+                        help='a Steps model against its twin (--model), same chain')
+    parser.add_argument('--model', choices=sorted(PAIRS), default='convnext-t',
+                        help='with --compare: which pair (default convnext-t)')
     parser.add_argument('--seeds', type=int, nargs='+', default=[0],
                         help='with --compare: train each model once per seed')
+    parser.add_argument('--serial', action='store_true',
+                        help='with --compare: one model after the other, all threads '
+                             'each (default: both at once, one thread each)')
+    parser.add_argument('--out', help='with --compare: where the per-seed JSON and the '
+                                      'plots go (default WORK_DIR/results)')
     args = parser.parse_args()
     if args.compare and args.compare_scratch:
         parser.error('--compare and --compare-scratch are separate runs')
-    if len(args.seeds) > 1 and not args.compare:
-        parser.error('--seeds needs --compare')
+    for option in ('model', 'seeds', 'serial', 'out'):
+        if getattr(args, option) != parser.get_default(option) and not args.compare:
+            parser.error(f'--{option} needs --compare')
     work_dir = osp.abspath(args.work_dir or osp.join(
         ROOT, 'work_dirs', 'demo_compare' if args.compare else 'demo'))
     os.makedirs(work_dir, exist_ok=True)

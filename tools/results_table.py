@@ -18,7 +18,9 @@ tools/flops.py's protocol at the paper's input size (Mask R-CNN 800x1280, UperNe
 and checkpoint) and results.json. --write-metafile puts the metrics into the
 package's model index (steps_mm/.mim/metafile.yml; paper datasets only) or into the
 metafile at PATH. Exits 1, naming each dir and what it lacks, when a work dir holds
-no test result.
+no test result. Where the tests dumped their per-image predictions (`mim test ...
+--out`, see steps_mm/results/intervals.py), each comparison also gets the 95%
+interval of its Steps-minus-twin delta and a verdict: ahead, behind, within noise.
 """
 import contextlib
 import re
@@ -46,6 +48,7 @@ def main():
     args = parser.parse_args()
 
     from steps_mm import results
+    from steps_mm.results import intervals
     from steps_mm.results.metafile import write_results
     try:
         runs = results.read_runs(args.work_dirs)
@@ -53,7 +56,7 @@ def main():
         counter = None if args.no_flops else results.FlopCounter(shapes)
         # mmengine logs while building models: keep stdout for the tables
         with contextlib.redirect_stdout(sys.stderr):
-            tables = results.build_tables(runs, counter)
+            tables = intervals.attach(results.build_tables(runs, counter))
         shown = {scope: counter.shape(scope) for scope in ('mmpretrain', 'mmdet', 'mmseg')} \
             if counter else None
         print(results.markdown(tables, shown))

@@ -52,7 +52,8 @@ model = dict(
     roi_head=dict(bbox_head=dict(num_classes={num_classes}),
                   mask_head=dict(num_classes={num_classes})),
     # small images hold few objects: sample fewer RoIs (stock: 256 / 512)
-    train_cfg=dict(rpn=dict(sampler=dict(num=64)), rcnn=dict(sampler=dict(num=64))))
+    train_cfg=dict(rpn=dict(sampler=dict(num=64)), rcnn=dict(sampler=dict(num=64))),
+    test_cfg=dict(rpn=dict(nms_pre={num_proposals}, max_per_img={num_proposals})))
 '''
 
 _SEG = '''
@@ -93,11 +94,12 @@ model = dict(
 '''
 
 _SCHEDULE = '''
+# no validation pass at the end of training: mim test evaluates the checkpoint
 train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', max_iters={iters},
-                 val_interval={iters})
+                 val_interval={iters}, val_begin={iters} + 1)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
-optim_wrapper = dict(optimizer=dict(lr={lr}))
+{optim_wrapper}
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end={warmup}),
     dict(type='CosineAnnealingLR', by_epoch=False, begin={warmup}, end={cosine_end},
@@ -147,8 +149,10 @@ model = dict(backbone=dict(drop_path_rate=0.0{backbone_options}),
              head=dict(num_classes={num_classes}),
              train_cfg=dict(_delete_=True))
 custom_hooks = []
-train_cfg = dict(by_epoch=True, max_epochs={epochs}, val_interval={epochs})
-optim_wrapper = dict(optimizer=dict(lr={lr}))
+# no validation pass at the end of training: mim test evaluates the checkpoint
+train_cfg = dict(by_epoch=True, max_epochs={epochs}, val_interval={epochs},
+                 val_begin={epochs} + 1)
+{optim_wrapper}
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=True, end=1,
          convert_to_iter_based=True),
@@ -161,14 +165,25 @@ randomness = dict(seed={seed})
 '''
 
 
+def _optim_wrapper(lr: float, optimizer: Optional[dict]) -> str:
+    """The recipe's optimizer at ``lr``, or ``optimizer`` (a dict with its
+    ``type``) in its place."""
+    if not optimizer:
+        return f'optim_wrapper = dict(optimizer=dict(lr={lr!r}))'
+    options = ''.join(f', {k}={v!r}' for k, v in optimizer.items())
+    return f'optim_wrapper = dict(optimizer=dict(_delete_=True, lr={lr!r}{options}))'
+
+
 def write_pretrain_config(config: str, data_dir: str, out_file: str, epochs: int = 12,
                           size: int = 64, batch_size: int = 16, lr: float = 3e-4,
-                          seed: int = 0, backbone_options: Optional[dict] = None
-                          ) -> str:
+                          seed: int = 0, backbone_options: Optional[dict] = None,
+                          optimizer: Optional[dict] = None) -> str:
     """Write ``out_file``: the ImageNet config ``config`` pointed at the built-in
     classification set (``imagenet/`` inside ``data_dir``) for ``epochs`` epochs
     (at least 2: one of warm-up, then a cosine schedule). ``backbone_options``
-    override the recipe's backbone arguments (e.g. ConvNeXt's layer scale)."""
+    override the recipe's backbone arguments (e.g. ConvNeXt's layer scale);
+    ``optimizer`` (e.g. ``dict(type='AdamW', weight_decay=0.05)``) replaces the
+    recipe's."""
     if epochs < 2:
         raise ValueError(f'epochs must be >= 2 (1 warm-up + cosine), got {epochs}')
     from .data import CLASSES
@@ -176,7 +191,8 @@ def write_pretrain_config(config: str, data_dir: str, out_file: str, epochs: int
     options = ''.join(f', {k}={v!r}' for k, v in (backbone_options or {}).items())
     body = _CLS.format(data_root=data_root, size=size, batch_size=batch_size,
                        backbone_options=options,
-                       num_classes=len(CLASSES), epochs=epochs, lr=lr, seed=seed)
+                       num_classes=len(CLASSES), epochs=epochs, lr=lr, seed=seed,
+                       optim_wrapper=_optim_wrapper(lr, optimizer))
     return _write(config, out_file, body)
 
 
@@ -193,17 +209,21 @@ def write_demo_config(config: str, data_dir: str, out_file: str, iters: int = 10
                       size: int = 160, batch_size: int = 2, lr: float = 4e-4,
                       drop_path_rate: float = 0.1, seed: int = 0,
                       codebase: Optional[str] = None,
-                      backbone_checkpoint: Optional[str] = None) -> str:
+                      backbone_checkpoint: Optional[str] = None,
+                      optimizer: Optional[dict] = None, num_proposals: int = 1000) -> str:
     """Write ``out_file``: ``config`` pointed at the built-in dataset ``data_dir``
     (``coco/`` or ``ade/`` inside it) and trained for ``iters`` iterations.
 
     ``backbone_checkpoint``: the backbone loads it (a pretraining run's checkpoint)
     instead of the file the shipped config names; ``'scratch'``: random init.
+    ``optimizer`` (a dict with its ``type``) replaces the recipe's; ``num_proposals``:
+    the RPN proposals per image at test time (the stock 1000 by default).
     """
     codebase = codebase or codebase_of(config)
     fields = dict(
         size=size, batch_size=batch_size, iters=iters, lr=lr, seed=seed,
-        drop_path_rate=drop_path_rate,
+        drop_path_rate=drop_path_rate, optim_wrapper=_optim_wrapper(lr, optimizer),
+        num_proposals=num_proposals,
         warmup=max(1, min(20, iters // 5)), log_interval=max(1, min(10, iters // 5)),
         cosine_end=max(iters, 2),  # a scheduler needs begin < end, even for 1 iteration
         classes=CLASSES, palette=[list(c) for c in CLASS_COLOURS],

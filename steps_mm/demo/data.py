@@ -162,6 +162,8 @@ def build_classification_dataset(root: str, num_train: int = 64, num_val: int = 
     rng = np.random.default_rng(seed)
     photos = load_photos()
     for split, per_class in (('train', num_train), ('val', num_val)):
+        # a build of other counts leaves no stray files (mmpretrain lists the folders)
+        shutil.rmtree(osp.join(out, split), ignore_errors=True)
         counts = [0] * len(CLASSES)
         while min(counts) < per_class:
             # object-centric, as ImageNet: the shape spans 40-80% of the side

@@ -28,6 +28,12 @@ def _cell(column: str, values: List[float], signed: bool = False) -> str:
     return text + (f' ± {std:.{digits}f}' if len(values) > 1 else '')
 
 
+def _interval_cell(interval) -> str:
+    return (f'[{interval.low:+.1f}, {interval.high:+.1f}] {interval.verdict} '
+            f'({interval.seeds} seed{"s" if interval.seeds > 1 else ""}, '
+            f'{interval.images} images)')
+
+
 def _values(results: List[RunResult], column: str) -> List[float]:
     return [r.figures[column].value for r in results if column in r.figures]
 
@@ -56,7 +62,7 @@ def markdown(tables: List[TaskTable], flops_shapes: Optional[Dict] = None) -> st
     for table in tables:
         shape = (flops_shapes or {}).get(table.scope)
         rows = []
-        for group in seed_groups(table):
+        for index, group in enumerate(seed_groups(table)):
             n = len(group)
             seeds = f' ({n} seeds)' if n > 1 else ''
             for side in ('steps', 'baseline'):
@@ -68,6 +74,13 @@ def markdown(tables: List[TaskTable], flops_shapes: Optional[Dict] = None) -> st
             rows.append(['delta (Steps − baseline)', '']
                         + [_cell(c, [d[c] for d in diffs if c in d], signed=True)
                            for c in table.columns])
+            found = {i.column: i for i in
+                     (table.intervals[index] if index < len(table.intervals) else [])}
+            if found:
+                level = next(iter(found.values())).level
+                rows.append([f'{level:.0%} interval of the delta, verdict', '']
+                            + [_interval_cell(found[c]) if c in found else ''
+                               for c in table.columns])
         for result in table.unpaired:
             rows.append([result.name + ' (no twin given)',
                          f'`{osp.basename(result.config_file)}`']
@@ -142,7 +155,8 @@ def to_json(tables: List[TaskTable]) -> List[Dict]:
                  pairs=[dict(steps=run(p.steps), baseline=run(p.baseline),
                              delta=deltas(p), like_for_like=not p.differences,
                              differences=p.differences) for p in t.pairs],
-                 unpaired=[run(r) for r in t.unpaired], warnings=warnings(t))
+                 unpaired=[run(r) for r in t.unpaired], warnings=warnings(t),
+                 intervals=[[i.to_dict() for i in group] for group in t.intervals])
             for t in tables]
 
 

@@ -75,6 +75,9 @@ class TaskTable:
     columns: List[str]
     pairs: List[PairResult] = field(default_factory=list)
     unpaired: List[RunResult] = field(default_factory=list)
+    #: per comparison (``seed_groups``' order), the delta's intervals, where the
+    #: runs left per-image dumps (``intervals.attach``)
+    intervals: List[List] = field(default_factory=list)
 
 
 def model_name(cfg) -> str:
