@@ -14,7 +14,7 @@ import pytest
 from mmengine.config import Config
 
 from conftest import ROOT
-from steps_mm.research import metafile as index
+from steps_mm.analysis import model_index as index
 from steps_mm.results import ResultsError, build_tables, read_run, twins
 from steps_mm.results.metafile import unmeasured, write_results
 
