@@ -161,7 +161,8 @@ def test_an_import_of_a_higher_layer_or_a_sibling_is_found(tmp_path):
         (pkg / sub / '__init__.py').write_text('')
     (pkg / '__init__.py').write_text('')
     (pkg / 'research' / 'study.py').write_text('from ..analysis import thing\n')
-    (pkg / 'results' / 'table.py').write_text('def f():\n    from ..research import study\n')
+    (pkg / 'results' / 'table.py').write_text(
+        'def f():\n    from ..research import study\n')
     (pkg / 'models' / 'net.py').write_text('import pkg.analysis\n')
     graph = import_graph(str(pkg), 'pkg', skip=())
     assert layer_violations(graph, 'pkg') == ['pkg.models.net -> pkg.analysis',
