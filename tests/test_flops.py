@@ -12,8 +12,7 @@ import torch.nn as nn
 from steps_mm.models import StepsStage
 from steps_mm.models.blocks import TransformerBlock
 from steps_mm.models.layers import explicit_attention
-from steps_mm.analysis import configs, flops
-from steps_mm.research import metafile
+from steps_mm.analysis import configs, flops, model_index
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 N = 16  # tokens of the tiny model: a 16x16 image in 4x4 patches
@@ -138,16 +137,16 @@ def test_metafile_lists_every_shipped_config():
     """Fails when a config is added or removed without
     `python tools/flops.py --write-metafile`."""
     usable, skipped = configs.shipped_configs(ROOT)
-    entries = metafile.read_entries()
+    entries = model_index.read_entries()
     assert entries, 'no metafile: run python tools/flops.py --write-metafile'
-    names = {metafile.entry_name(c, ROOT) for c in usable}
-    on_disk = names | {metafile.entry_name(c, ROOT) for c in skipped}
+    names = {model_index.entry_name(c, ROOT) for c in usable}
+    on_disk = names | {model_index.entry_name(c, ROOT) for c in skipped}
     missing, stale = names - set(entries), set(entries) - on_disk
     assert not missing and not stale, (
         f'metafile out of sync (missing {sorted(missing)}, stale {sorted(stale)}): '
         f'run python tools/flops.py --write-metafile')
     for config in usable:
-        entry = entries[metafile.entry_name(config, ROOT)]
+        entry = entries[model_index.entry_name(config, ROOT)]
         assert entry['Config'] == osp.relpath(config, ROOT)
         meta = entry['Metadata']
         assert meta['FLOPs'] >= meta['Backbone FLOPs'] > 0
@@ -161,7 +160,7 @@ def test_metafile_parameters_match_a_cheap_config():
     from steps_mm.analysis import count_params
     usable, _ = configs.shipped_configs(ROOT)
     config = next(c for c in usable if 'upernet' in c and 'r50' in c)
-    entry = metafile.read_entries()[metafile.entry_name(config, ROOT)]
+    entry = model_index.read_entries()[model_index.entry_name(config, ROOT)]
     assert entry['Metadata']['Parameters'] == count_params(
         configs.build_from_config(config)[0])
 
@@ -171,8 +170,8 @@ def test_mim_reads_the_model_index():
     pytest.importorskip('mim')
     from mim.commands.search import convert2df
     from modelindex.load_model_index import load
-    frame = convert2df(load(metafile.MODEL_INDEX))
-    assert set(frame.index) == set(metafile.read_entries())
+    frame = convert2df(load(model_index.MODEL_INDEX))
+    assert set(frame.index) == set(model_index.read_entries())
     assert (frame['model'] == 'stepsnet').all()
     assert {'flops', 'parameters', 'input_shape', 'paper'} <= set(frame.columns)
     # the command itself (from the repository root with the editable install)

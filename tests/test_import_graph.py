@@ -6,7 +6,11 @@ Edges go from a module to each steps_mm module it names: ``import a.b``,
 ``from a import b`` (to ``a.b`` when that is a module, else to ``a``'s
 ``__init__``), relative forms resolved. The parent packages that Python
 initialises on the way to a submodule are not edges: a package's ``__init__``
-importing its own submodules is how packages are built."""
+importing its own submodules is how packages are built.
+
+The subpackages are layered besides: a module never imports one of a higher layer
+or of another package of its own layer (``results`` and ``research`` are
+siblings: measured results never depend on the research studies)."""
 import ast
 import os
 import os.path as osp
@@ -17,6 +21,9 @@ import steps_mm
 PACKAGE_DIR = osp.dirname(steps_mm.__file__)
 # the torchvision stand-in's files are data put on sys.path, never steps_mm modules
 NOT_MODULES = (osp.join('torchvision_standin', 'site'),)
+#: the subpackages, lowest layer first
+LAYERS = (('models', 'engine', 'pretraining'), ('analysis',), ('research', 'results'),
+          ('demo',))
 
 
 def package_modules(package_dir: str, name: str,
@@ -98,6 +105,27 @@ def find_cycle(graph: Dict[str, Set[str]]) -> Optional[List[str]]:
     return None
 
 
+def layer_violations(graph: Dict[str, Set[str]], name: str,
+                     layers=LAYERS) -> List[str]:
+    """``a -> b`` for each import of a module ``b`` of a higher layer than
+    ``a``'s, or of another package of the same layer."""
+    rank = {f'{name}.{package}': i for i, group in enumerate(layers)
+            for package in group}
+
+    def package(module):
+        return '.'.join(module.split('.')[:2])
+
+    found = []
+    for module, imported in sorted(graph.items()):
+        mine = package(module)
+        for other in sorted(imported):
+            theirs = package(other)
+            if mine in rank and theirs in rank and theirs != mine and \
+                    rank[theirs] >= rank[mine]:
+                found.append(f'{module} -> {other}')
+    return found
+
+
 def test_steps_mm_imports_form_a_dag():
     graph = import_graph(PACKAGE_DIR, 'steps_mm')
     assert 'steps_mm.models.backbones.base' in graph  # the walk found the package
@@ -118,3 +146,24 @@ def test_a_circle_through_a_function_level_import_is_found(tmp_path):
     assert find_cycle(graph) == ['pkg.a', 'pkg.sub.b', 'pkg.a']
     (pkg / 'sub' / 'b.py').write_text('def thing():\n    import os\n')
     assert find_cycle(import_graph(str(pkg), 'pkg', skip=())) is None
+
+
+def test_no_package_imports_a_higher_layer():
+    graph = import_graph(PACKAGE_DIR, 'steps_mm')
+    assert 'steps_mm.analysis.model_index' in graph['steps_mm.results.metafile']
+    assert layer_violations(graph, 'steps_mm') == []
+
+
+def test_an_import_of_a_higher_layer_or_a_sibling_is_found(tmp_path):
+    pkg = tmp_path / 'pkg'
+    for sub in ('models', 'analysis', 'research', 'results'):
+        (pkg / sub).mkdir(parents=True)
+        (pkg / sub / '__init__.py').write_text('')
+    (pkg / '__init__.py').write_text('')
+    (pkg / 'research' / 'study.py').write_text('from ..analysis import thing\n')
+    (pkg / 'results' / 'table.py').write_text(
+        'def f():\n    from ..research import study\n')
+    (pkg / 'models' / 'net.py').write_text('import pkg.analysis\n')
+    graph = import_graph(str(pkg), 'pkg', skip=())
+    assert layer_violations(graph, 'pkg') == ['pkg.models.net -> pkg.analysis',
+                                              'pkg.results.table -> pkg.research.study']

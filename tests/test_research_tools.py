@@ -1,6 +1,7 @@
 """The research tools on tiny models: models initialised as the library's, the
 training recipe, the job runner, shortcut ratios against hand-computed values,
 path probes, and each tool's --quick mode end to end (CLI, JSON, plots)."""
+import argparse
 import json
 import os.path as osp
 import subprocess
@@ -11,7 +12,7 @@ import torch
 import torch.nn as nn
 
 from steps_mm.models import ResidualBlock, StepsStage, StepsViT
-from steps_mm.research import models, probes, runner, shortcut, train
+from steps_mm.research import cli, depth, models, probes, runner, shortcut, train
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
@@ -158,6 +159,29 @@ def test_runner_keeps_finished_results_and_continues(tmp_path):
     other = runner.Job(jobs[0].fn, dict(seed=0, log=log + '2'), name='job 0')
     runner.run_jobs([other], cache_dir=cache, quiet=True)  # other arguments: run
     assert open(log + '2').read().split() == ['0']
+
+
+def test_runner_runs_the_costliest_first_and_answers_in_job_order(tmp_path):
+    log = str(tmp_path / 'calls')
+    jobs = [runner.Job('test_research_tools:counted_job', dict(seed=s, log=log),
+                       cost=cost) for s, cost in enumerate((1, 3, 1, 2))]
+    assert runner.run_jobs(jobs, quiet=True) == [[0, 0], [1, 2], [2, 4], [3, 6]]
+    assert open(log).read().split() == ['1', '3', '0', '2']  # ties in job order
+
+
+def test_tool_options_set_the_config_and_its_recipe():
+    cfg = cli.configure(depth.QUICK, seeds=[3, 4], width=None, epochs=2., lr=None)
+    assert cfg.seeds == (3, 4) and cfg.width == depth.QUICK.width
+    assert cfg.recipe.epochs == 2. and cfg.recipe.lr == depth.QUICK.recipe.lr
+    assert depth.QUICK.seeds == (0,) and depth.QUICK.recipe.epochs == 1  # untouched
+    with pytest.raises(TypeError, match=r"no setting \['kernels'\]"):
+        cli.configure(depth.QUICK, kernels=(1,))
+    assert cli.int_list('0,12') == (0, 12)
+    assert cli.layout_blocks('steps:96') == ('steps', 96)
+    for parse, text in ((cli.int_list, '0;1'), (cli.layout_blocks, 'steps96'),
+                        (cli.layout_blocks, 'deep:4')):
+        with pytest.raises(argparse.ArgumentTypeError, match='expected'):
+            parse(text)
 
 
 @pytest.mark.slow

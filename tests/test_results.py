@@ -14,7 +14,7 @@ import pytest
 from mmengine.config import Config
 
 from conftest import ROOT
-from steps_mm.research import metafile as index
+from steps_mm.analysis import model_index as index
 from steps_mm.results import ResultsError, build_tables, intervals, read_run, twins
 from steps_mm.results.metafile import unmeasured, write_results
 
@@ -219,3 +219,28 @@ def test_unmeasured_flags_numbers_without_a_source():
                                Dataset='CocoDataset at data/coco/')
     assert unmeasured({'x': entry}) == [
         'x: Instance Segmentation results on CocoDataset at data/coco/']
+
+
+def test_results_replace_only_their_own_task_and_dataset(tmp_path):
+    """``put_results`` and ``write``: a run's results take the place of the
+    entry's results on the same task and dataset and keep the others; the
+    ``model-index.yml`` written beside the metafile imports it, and mim reads it."""
+    entries = index.read_entries()
+    name = 'steps_convnext_maskrcnn'
+    other = {'Task': 'Instance Segmentation', 'Dataset': 'LVIS', 'Metrics': {'box AP': 1.}}
+    entries[name]['Results'].append(other)
+    coco = {'Task': 'Instance Segmentation', 'Dataset': 'COCO',
+            'Metrics': {'box AP': 46.3, 'mask AP': 41.7}, 'Source': 'test.json',
+            'Checkpoint': 'epoch_36.pth'}
+    index.put_results(entries, name, [coco])
+    path = str(tmp_path / 'metafile.yml')
+    index.write(list(entries.values()), path)
+    written = index.read_entries(path)
+    assert written[name]['Results'] == [other, coco]
+    assert written.keys() == entries.keys()
+    assert open(tmp_path / 'model-index.yml').read().endswith('Import:\n  - metafile.yml\n')
+    from mim.commands.search import convert2df
+    from modelindex.load_model_index import load
+    frame = convert2df(load(str(tmp_path / 'model-index.yml')))
+    column = [c for c in frame.columns if c.lower() == 'coco/box_ap']
+    assert len(column) == 1 and frame.loc[name, column[0]] == 46.3

@@ -28,56 +28,35 @@ depth_study.json (both parts), depth_study_seed<N>.json (each seed's Fig. 1
 runs), depth_accuracy.png and shallow_losses.png. --quick runs a tiny grid
 (seconds; the tests run it).
 """
-import os.path as osp
-import sys
-
-from steps_mm.research import depth_study as study
-from steps_mm.report import tool_parser, write_json
+from steps_mm.report import write_json
+from steps_mm.research import cli, depth, shallow
 
 
 def main():
-    parser = tool_parser(__doc__)
+    parser = cli.study_parser(__doc__)
     parser.add_argument('--only', choices=('fig1', 'table2'))
-    parser.add_argument('--quick', action='store_true', help='a tiny grid (seconds)')
-    parser.add_argument('--seeds', help='comma-separated seeds, e.g. 0,1,2')
-    parser.add_argument('--blocks', help='Fig. 1: blocks of the sequential models')
+    parser.add_argument('--seeds', type=cli.int_list,
+                        help='comma-separated seeds, e.g. 0,1,2')
+    parser.add_argument('--blocks', type=cli.int_list,
+                        help='Fig. 1: blocks of the sequential models')
     parser.add_argument('--width', type=int, help='Fig. 1: final width')
-    parser.add_argument('--pairing', choices=study.PAIRINGS,
+    parser.add_argument('--pairing', choices=depth.PAIRINGS,
                         help='Fig. 1: same layers (default) or same compute')
     parser.add_argument('--epochs', type=float, help='Fig. 1: training epochs')
     parser.add_argument('--lr', type=float, help='Fig. 1: peak learning rate')
     parser.add_argument('--conv-epochs', type=float, help='Table 2: training epochs')
-    parser.add_argument('--workers', type=int, default=2,
-                        help='training processes, one thread each (default 2)')
-    parser.add_argument('--cache', metavar='DIR',
-                        help='keep each trained model\'s result in DIR; run again '
-                             'with the same DIR to continue an interrupted study')
-    parser.add_argument('--out', help='write the JSON files and the plots here')
-    parser.add_argument('--quiet', action='store_true', help='no progress lines')
     args = parser.parse_args()
 
-    seeds = study.parse_ints(args.seeds) if args.seeds else None
-    result, reports = {}, []
+    result = {}
     if args.only != 'table2':
-        cfg = study.QUICK_DEPTH if args.quick else study.DepthConfig()
-        cfg = study.DepthConfig(**{
-            **vars(cfg), 'recipe': cfg.recipe.with_(epochs=args.epochs, lr=args.lr),
-            **{k: v for k, v in dict(
-                seeds=seeds, width=args.width, pairing=args.pairing,
-                blocks=study.parse_ints(args.blocks) if args.blocks else None
-            ).items() if v is not None}})
-        result['fig1'] = study.run_depth(cfg, args.workers, args.out, args.quiet,
-                                        args.cache)
-        reports.append(result['fig1']['report'])
+        cfg = cli.configure(depth.QUICK if args.quick else depth.DepthConfig(),
+                            seeds=args.seeds, blocks=args.blocks, width=args.width,
+                            pairing=args.pairing, epochs=args.epochs, lr=args.lr)
+        result['fig1'] = depth.run(cfg, **cli.run_options(args))
     if args.only != 'fig1':
-        cfg = study.QUICK_SHALLOW if args.quick else study.ShallowConfig()
-        cfg = study.ShallowConfig(**{
-            **vars(cfg), 'recipe': cfg.recipe.with_(epochs=args.conv_epochs),
-            **({'seeds': seeds} if seeds else {})})
-        result['table2'] = study.run_shallow(cfg, args.workers, args.out,
-                                            args.quiet, args.cache)
-        reports.append(result['table2']['report'])
-    print('\n\n'.join(reports))
+        cfg = cli.configure(shallow.QUICK if args.quick else shallow.ShallowConfig(),
+                            seeds=args.seeds, epochs=args.conv_epochs)
+        result['table2'] = shallow.run(cfg, **cli.run_options(args))
     written = [write_json(args.out, 'depth_study.json', result)]
     if 'fig1' in result:
         for seed in result['fig1']['config']['seeds']:
@@ -86,10 +65,8 @@ def main():
                 [r for r in result['fig1']['runs'] if r['seed'] == seed]))
     for part in result.values():
         written += list(part['plots'].values())
-    seconds = sum(part['seconds'] for part in result.values())
-    print(f'\n({seconds / 60:.1f} minutes)', file=sys.stderr)
-    for path in filter(None, written):
-        print(f'wrote {osp.relpath(path)}', file=sys.stderr)
+    cli.finish('\n\n'.join(part['report'] for part in result.values()), written,
+               sum(part['seconds'] for part in result.values()))
 
 
 if __name__ == '__main__':

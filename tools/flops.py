@@ -19,10 +19,9 @@ import os.path as osp
 import sys
 import time
 
-from steps_mm.analysis import count_config, shipped_configs
+from steps_mm.analysis import count_config, model_index, shipped_configs
 from steps_mm.analysis.flops import breakdown_table
 from steps_mm.report import Progress, markdown_table, tool_parser, write_json
-from steps_mm.research import metafile
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))  # where configs/ is
 
@@ -67,13 +66,13 @@ def run(args) -> str:
     """Count what ``args`` asks for; returns the Markdown table."""
     if args.write_metafile:
         progress = Progress(len(shipped_configs(ROOT)[0]))
-        done = metafile.regenerate(ROOT, args.recompute,
-                                   on_config=lambda name, what: progress.step(
-                                       f'{name}: {what}'))
-        print(f"wrote {osp.relpath(metafile.METAFILE, ROOT)}: {len(done['counted'])} "
-              f"counted, {len(done['kept'])} kept, removed {done['removed'] or 'none'}, "
+        done = model_index.regenerate(ROOT, args.recompute,
+                                      on_config=lambda name, what: progress.step(
+                                          f'{name}: {what}'))
+        print(f"wrote {osp.relpath(model_index.METAFILE, ROOT)}: "
+              f"{len(done['counted'])} counted, {len(done['kept'])} kept, removed {done['removed'] or 'none'}, "
               f"skipped (codebase not installed) {done['skipped'] or 'none'}")
-        return metafile.table(metafile.read_entries())
+        return model_index.table(model_index.read_entries())
     shape = tuple(args.shape) if args.shape else None
     if args.config:
         start = time.time()

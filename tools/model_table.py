@@ -8,18 +8,18 @@ Markdown. Read from the model-zoo metafile, the one source of these numbers
     python tools/model_table.py [--out models.md]
 """
 from steps_mm.report import tool_parser
-from steps_mm.research import metafile
+from steps_mm.analysis import model_index
 
 
 def main(argv=None):
     parser = tool_parser(__doc__)
     parser.add_argument('--out', help='also write the table to this file')
     args = parser.parse_args(argv)
-    entries = metafile.read_entries()
+    entries = model_index.read_entries()
     if not entries:
-        parser.exit(1, f'model_table: no entries in {metafile.METAFILE}; run '
+        parser.exit(1, f'model_table: no entries in {model_index.METAFILE}; run '
                        f'python tools/flops.py --write-metafile\n')
-    table = metafile.table(entries)
+    table = model_index.table(entries)
     print(table)
     if args.out:
         with open(args.out, 'w') as f:

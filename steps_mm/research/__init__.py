@@ -1,8 +1,13 @@
-"""Research tools shared by ``tools/flops.py``, ``tools/shortcut_ratio.py``,
-``tools/probe_paths.py`` and ``tools/depth_study.py``: FLOPs by the papers'
-protocol and the model-zoo metafile, the shortcut ratio, path probes, and a
-depth study on real images that ship inside Python packages.
+"""The research studies: the papers' claims tested at laptop scale on real
+images that ship inside a Python package (``data``), with small models built
+from the library's own pieces (``models``). One module per study: ``depth``
+(StepsNet Fig. 1), ``shallow`` (the shallow paper's Table 2), ``shortcut``
+(the shortcut ratio, Fig. 2) and ``probes`` (path probes, Tables 6-7). They
+share one skeleton: ``train.fit`` trains every model, ``runner.run_study`` runs
+a study's jobs and summarizes them, and ``cli`` turns the tools' options
+(``tools/depth_study.py``, ``shortcut_ratio.py``, ``probe_paths.py``) into a
+study's config. docs/research.md says how to add a figure.
 
-Submodules import their heavy dependencies (mmdet, matplotlib, mlxtend) lazily,
-so ``import steps_mm.research`` stays cheap.
+``import steps_mm.research`` imports no submodule, and the studies import
+matplotlib and mlxtend only when they plot or load the digits.
 """

@@ -11,6 +11,7 @@ import torch.nn as nn
 
 from ..models import StepsStage
 from ..paper import STEPS_PROBES
+from .runner import Job, run_study
 from .train import Recipe
 
 
@@ -96,7 +97,7 @@ def blocks_for_compute(stage: StepsStage, step: int, compute: float) -> int:
 
 
 # ---- Tables 6-7 of tools/probe_paths.py ----------------------------------------------
-#: the paper's probes of Steps-DeiT-S on ImageNet (top-1), spec section 1
+#: the paper's probes of Steps-DeiT-S on ImageNet (top-1), its Tables 6-7
 PAPER_MASKED, PAPER_SLOW = STEPS_PROBES['masked'], STEPS_PROBES['slow']
 PAPER_FAST, PAPER_UNMASKED = STEPS_PROBES['fast'], STEPS_PROBES['unmasked']
 PAPER_DROPPED = STEPS_PROBES['dropped']  # similar compute dropped from F1 / F2 / F3
@@ -181,45 +182,53 @@ class ProbeConfig:
                     layout='steps', drop_path_rate=self.drop_path_rate)
 
 
-def train_model(cfg: ProbeConfig, report) -> nn.Module:
-    """The model of ``cfg``, trained (a ``runner`` job, run in-process)."""
-    from .data import mnist_subset
-    from .models import build
-    from .train import report_epochs, seed_everything, train
-    (x_train, y_train), _ = mnist_subset(cfg.num_train, cfg.num_val)
-    seed_everything(cfg.seed)
-    model = build(cfg.spec())
-    train(model, x_train, y_train, cfg.recipe, seed=cfg.seed, on_step=report_epochs(
-        report, cfg.recipe.epochs))
-    return model
+#: the --quick run: small enough for the tests (seconds)
+QUICK = ProbeConfig(num_train=500, num_val=200, blocks=8,
+                    recipe=Recipe(epochs=1, warmup_epochs=.2))
 
 
-def run_study(cfg: ProbeConfig, checkpoint: Optional[str] = None,
-              save: Optional[str] = None, stage_index: int = -1,
-              drop_compute: float = 1., quiet: bool = False) -> Dict:
-    """Train ``cfg``'s model (or load ``checkpoint``), probe it on the
-    validation digits; ``save`` keeps the trained model."""
+def train_and_probe(cfg: ProbeConfig, save: Optional[str], stage_index: int,
+                    drop_compute: float, report) -> Dict:
+    """The model of ``cfg``, trained (kept in ``save``) and probed on the
+    validation digits (a ``runner`` job)."""
     from .data import mnist_subset
-    from .models import load_checkpoint, save_checkpoint
-    from .runner import Job, run_jobs
-    from .train import evaluate
+    from .models import save_checkpoint
+    from .train import fit
+    model, metrics = fit(cfg.spec(), cfg.recipe, cfg.seed, cfg.num_train,
+                         cfg.num_val, report)
+    if save:
+        save_checkpoint(model, cfg.spec(), save, seed=cfg.seed,
+                        epochs=cfg.recipe.epochs, val_acc=metrics['val_acc'])
     _, (x_val, y_val) = mnist_subset(cfg.num_train, cfg.num_val)
-    if checkpoint:
-        model, ckpt = load_checkpoint(checkpoint)
-        trained = f'the model of {checkpoint}'
-    else:
-        job = Job('steps_mm.research.probes:train_model', dict(cfg=cfg),
-                  name=f"steps DeiT-like {cfg.blocks} blocks, width {cfg.width}")
-        model = run_jobs([job], workers=1, title='probe model', quiet=quiet)[0]
-        trained = (f'a steps DeiT-like model of final width {cfg.width}, '
-                   f'{cfg.blocks} blocks, trained on {cfg.num_train} digits '
-                   f'(seed {cfg.seed}; {cfg.recipe.describe()}; drop path '
-                   f'{cfg.drop_path_rate:g})')
-        if save:
-            save_checkpoint(model, cfg.spec(), save, seed=cfg.seed,
-                            epochs=cfg.recipe.epochs,
-                            val_acc=evaluate(model, x_val, y_val)[1])
-    result = probe(model, x_val, y_val, stage_index, drop_compute)
+    return probe(model, x_val, y_val, stage_index, drop_compute)
+
+
+def summarize(cfg: ProbeConfig, runs: List[Dict], out_dir: Optional[str] = None,
+              trained: Optional[str] = None) -> Dict:
+    """The probes of the one run as Tables 6-7; ``trained`` says what model
+    was probed (by default the one ``cfg`` trains)."""
+    trained = trained or (
+        f'a steps DeiT-like model of final width {cfg.width}, {cfg.blocks} blocks, '
+        f'trained on {cfg.num_train} digits (seed {cfg.seed}; '
+        f'{cfg.recipe.describe()}; drop path {cfg.drop_path_rate:g})')
     report = f'### Path probes (StepsNet Tables 6-7 form)\n\nProbes of {trained}, ' \
-             f'on the {len(y_val)} validation digits.\n\n' + probe_tables(result)
-    return dict(result=result, report=report)
+             f'on the {cfg.num_val} validation digits.\n\n' + probe_tables(runs[0])
+    return dict(result=runs[0], report=report)
+
+
+def run(cfg: ProbeConfig, checkpoint: Optional[str] = None, save: Optional[str] = None,
+        stage_index: int = -1, drop_compute: float = 1., quiet: bool = False) -> Dict:
+    """Train ``cfg``'s model (or load ``checkpoint``) and probe it on the
+    validation digits; ``save`` keeps the trained model."""
+    if checkpoint:
+        from .data import mnist_subset
+        from .models import load_checkpoint
+        model, _ = load_checkpoint(checkpoint)
+        _, (x_val, y_val) = mnist_subset(cfg.num_train, cfg.num_val)
+        return summarize(cfg, [probe(model, x_val, y_val, stage_index, drop_compute)],
+                         trained=f'the model of {checkpoint}')
+    job = Job('steps_mm.research.probes:train_and_probe',
+              dict(cfg=cfg, save=save, stage_index=stage_index,
+                   drop_compute=drop_compute),
+              name=f'steps DeiT-like {cfg.blocks} blocks, width {cfg.width}')
+    return run_study('probe model', cfg, [job], summarize, workers=1, quiet=quiet)

@@ -9,6 +9,9 @@ worker or the order it ran in (every job seeds itself). With ``cache_dir``,
 each finished job's (JSON) result is kept there under a name made from its
 function and arguments, so an interrupted study run again with the same
 arguments picks up where it stopped.
+
+``run_study`` is the skeleton of a study: its jobs, then its summary of their
+results (tables, verdicts, plots).
 """
 import hashlib
 import importlib
@@ -20,7 +23,7 @@ import re
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Callable, Dict, List, Optional
 
 
@@ -115,7 +118,8 @@ class ProgressBoard:
 def run_jobs(jobs: List[Job], workers: int = 1, title: str = 'jobs',
              quiet: bool = False, threads: int = 1,
              cache_dir: Optional[str] = None) -> List:
-    """Run ``jobs``; ``workers`` processes (1: in this process, one after the
+    """Run ``jobs``, the costliest first (so that the last minutes do not run
+    on one worker); ``workers`` processes (1: in this process, one after the
     other). Returns their results in job order. ``cache_dir``: keep each
     result there and reuse the results kept by an earlier run."""
     if not jobs:
@@ -131,6 +135,7 @@ def run_jobs(jobs: List[Job], workers: int = 1, title: str = 'jobs',
             board.keep(i)
         else:
             todo.append(i)
+    todo.sort(key=lambda i: -jobs[i].cost)  # stable: equal costs keep job order
     if len(todo) < len(jobs) and not quiet:
         print(f'[{title}] {len(jobs) - len(todo)} of {len(jobs)} jobs kept from an '
               f'earlier run in {cache_dir}', file=sys.stderr, flush=True)
@@ -171,3 +176,18 @@ def run_jobs(jobs: List[Job], workers: int = 1, title: str = 'jobs',
         while not queue.empty():
             queue.get()
     return results
+
+
+def run_study(title: str, cfg, jobs: List[Job],
+              summarize: Callable[[object, List, Optional[str]], Dict],
+              workers: int = 2, out_dir: Optional[str] = None, quiet: bool = False,
+              cache_dir: Optional[str] = None) -> Dict:
+    """A study run: ``jobs`` (see ``run_jobs``), then ``summarize(cfg, runs,
+    out_dir)``, which returns the study's ``runs`` (in the order it reports
+    them), its tables and verdicts, its ``report`` (Markdown) and its ``plots``
+    (name -> PNG written to ``out_dir``; none without one). Returns
+    ``config`` (the dataclass ``cfg`` as a dict), ``seconds`` and the summary."""
+    start = time.time()
+    runs = run_jobs(jobs, workers, title, quiet, cache_dir=cache_dir)
+    summary = summarize(cfg, runs, out_dir)
+    return dict(config=asdict(cfg), seconds=time.time() - start, **summary)

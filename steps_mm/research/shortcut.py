@@ -15,16 +15,15 @@ Only the block calls are observed (forward hooks; in the parallel layout the
 residual branch is wrapped), so the same code serves every backbone family,
 including ``StepsViT`` which runs its blocks through unregistered segment stages.
 """
-import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
 
 from ..models import StepsStage
-from .runner import Job, run_jobs
+from .runner import Job, run_study
 from .train import Recipe
 
 #: the readings of z_0 recorded for every block (see the module docstring)
@@ -53,7 +52,7 @@ class _StageRecorder:
     def see_input(self, k: int, x: torch.Tensor):
         """Block ``k``'s input; the first block of a step brings the channels of
         the stage input that join at that step."""
-        step, width, first = self.steps[k]
+        first = self.steps[k][2]
         dim = self.stage.channel_dim
         if first:
             self.step_input = x.detach()
@@ -132,15 +131,33 @@ def shortcut_ratios(model: nn.Module, images: torch.Tensor) -> List[Dict]:
     return records
 
 
-
-
-# ---- Fig. 2 of tools/shortcut_ratio.py ----------------------------------------------
+# ---- the Fig. 2 study of tools/shortcut_ratio.py --------------------------------------
 #: the paper's Fig. 2 models, (layout, blocks): DeiT at 122 and 482 layers and
 #: Steps-DeiT at 482 layers (a Transformer block counts 5 layers, plus 2)
 FIG2_MODELS = (('sequential', 24), ('sequential', 96), ('steps', 96))
 #: the paper's panels after initialisation: 1, 10, 20 and 50 epochs of its
 #: 300-epoch runs; ours put its 50 at the end of our run and scale the others
 PAPER_EPOCHS = (1, 10, 20, 50)
+
+
+@dataclass
+class ShortcutConfig:
+    """StepsNet Fig. 2 at laptop scale: the depth study's width and recipe."""
+    num_train: int = 4000
+    num_val: int = 1000
+    width: int = 32
+    models: Tuple[Tuple[str, int], ...] = FIG2_MODELS
+    seed: int = 0
+    batch: int = 256  # validation digits the ratio is measured on
+    drop_path_rate: float = 0.1
+    recipe: Recipe = field(default_factory=Recipe)
+
+
+#: the --quick run: small enough for the tests (seconds)
+QUICK = ShortcutConfig(num_train=500, num_val=200, models=(('sequential', 4),
+                                                           ('sequential', 8),
+                                                           ('steps', 8)),
+                       batch=32, recipe=Recipe(epochs=1, warmup_epochs=.2))
 
 
 def checkpoint_steps(total_steps: int, points: Sequence[float] = PAPER_EPOCHS):
@@ -156,30 +173,44 @@ def train_and_record(layout: str, blocks: int, width: int, seed: int, recipe,
     ``runner`` job)."""
     from ..analysis import count_blocks_and_layers
     from .data import mnist_subset
-    from .models import deit_like
-    from .train import evaluate, report_epochs, seed_everything, steps_of, train
-    (x_train, y_train), (x_val, y_val) = mnist_subset(num_train, num_val)
-    images = x_val[:batch]
-    seed_everything(seed)
-    model = deit_like(width, blocks, layout, drop_path_rate=drop_path_rate)
-    total = steps_of(recipe, len(y_train))[0]
-    marks = checkpoint_steps(total)
-    panels = [dict(step=0, epoch=0., records=shortcut_ratios(model, images))]
-    log_epoch = report_epochs(report, recipe.epochs)
+    from .train import fit, steps_of
+    images = mnist_subset(num_train, num_val)[1][0][:batch]
+    marks = {0, *checkpoint_steps(steps_of(recipe, num_train)[0])}
+    panels = []
 
-    def on_step(step, total, loss):
-        log_epoch(step, total, loss)
+    def watch(model, step, total):
         if step in marks:
             panels.append(dict(step=step, epoch=step * recipe.epochs / total,
                                records=shortcut_ratios(model, images)))
-    start = time.time()
-    train(model, x_train, y_train, recipe, seed=seed, on_step=on_step)
+    spec = dict(kind='deit_like', width=width, blocks=blocks, layout=layout,
+                drop_path_rate=drop_path_rate)
+    model, metrics = fit(spec, recipe, seed, num_train, num_val, report, watch)
     return dict(layout=layout, blocks=blocks, width=width, seed=seed,
                 epochs=recipe.epochs, layers=count_blocks_and_layers(model)[1],
-                panels=panels,
-                train_acc=evaluate(model, x_train, y_train)[1],
-                val_acc=evaluate(model, x_val, y_val)[1],
-                seconds=time.time() - start)
+                panels=panels, train_acc=metrics['train_acc'],
+                val_acc=metrics['val_acc'], seconds=metrics['seconds'])
+
+
+def measure_checkpoint(path: str, batch: int = 256) -> Dict:
+    """The ratios of a trained model (``models.save_checkpoint``, e.g.
+    ``tools/probe_paths.py --save``) on ``batch`` validation digits, and its
+    accuracy, summarized as a study run is."""
+    from ..analysis import count_blocks_and_layers
+    from .data import mnist_subset
+    from .models import load_checkpoint
+    from .train import evaluate
+    model, ckpt = load_checkpoint(path)
+    (x_train, y_train), (x_val, y_val) = mnist_subset()
+    spec = ckpt['spec']
+    run = dict(layout=spec.get('layout', '?'), blocks=spec.get('blocks', '?'),
+               layers=count_blocks_and_layers(model)[1], epochs=0,
+               train_acc=evaluate(model, x_train, y_train)[1],
+               val_acc=evaluate(model, x_val, y_val)[1],
+               panels=[dict(step=1, epoch=float('nan'),
+                            records=shortcut_ratios(model, x_val[:batch]))])
+    return dict(runs=[run], report='\n\n'.join([
+        f'### Shortcut ratio of {path}', study_table([run]), accuracy_table([run])]),
+        plots={})
 
 
 def model_name(run: Dict) -> str:
@@ -187,8 +218,8 @@ def model_name(run: Dict) -> str:
            f"{run['layers']} layers"
 
 
-def summarize(records: List[Dict], key: str = 'gamma',
-              points=(0.25, 0.5, 0.75, 1.0)) -> Dict:
+def gamma_summary(records: List[Dict], key: str = 'gamma',
+                  points=(0.25, 0.5, 0.75, 1.0)) -> Dict:
     """``key`` at a few normalised depths (the nearest block), its min and mean."""
     values = [r[key] for r in records]
     at = {p: min(records, key=lambda r: abs(r['depth'] - p))[key] for p in points}
@@ -208,7 +239,7 @@ def study_table(runs: List[Dict]) -> str:
             when = 'init' if not panel['step'] else \
                 f"epoch {panel['epoch']:.2g} (step {panel['step']})"
             for key in readings_of(run):
-                s = summarize(panel['records'], key)
+                s = gamma_summary(panel['records'], key)
                 rows.append([model_name(run), when, READINGS[key]]
                             + [f'{s["at"][p]:.3f}' for p in sorted(s['at'])]
                             + [f"{s['min']:.3f}", f"{s['mean']:.3f}"])
@@ -254,46 +285,18 @@ def plot_study(runs: List[Dict], out_dir: str) -> str:
     return save_figure(fig, out_dir, 'shortcut_ratio.png')
 
 
-@dataclass
-class ShortcutConfig:
-    """StepsNet Fig. 2 at laptop scale: the depth study's width and recipe."""
-    num_train: int = 4000
-    num_val: int = 1000
-    width: int = 32
-    models: Tuple[Tuple[str, int], ...] = FIG2_MODELS
-    seed: int = 0
-    batch: int = 256  # validation digits the ratio is measured on
-    drop_path_rate: float = 0.1
-    recipe: Recipe = field(default_factory=Recipe)
-
-
-QUICK = ShortcutConfig(num_train=500, num_val=200, models=(('sequential', 4),
-                                                           ('sequential', 8),
-                                                           ('steps', 8)),
-                       batch=32, recipe=Recipe(epochs=1, warmup_epochs=.2))
-
-
-def fig2_jobs(cfg: ShortcutConfig) -> List[Job]:
-    jobs = [Job('steps_mm.research.shortcut:train_and_record',
+def jobs(cfg: ShortcutConfig) -> List[Job]:
+    return [Job('steps_mm.research.shortcut:train_and_record',
                 dict(layout=layout, blocks=blocks, width=cfg.width, seed=cfg.seed,
                      recipe=cfg.recipe, drop_path_rate=cfg.drop_path_rate,
                      batch=cfg.batch, num_train=cfg.num_train, num_val=cfg.num_val),
                 cost=blocks * cfg.recipe.epochs, name=f'{layout} {blocks} blocks')
             for layout, blocks in cfg.models]
-    return jobs
 
 
-def run_study(cfg: ShortcutConfig, workers: int = 2, out_dir: Optional[str] = None,
-              quiet: bool = False, cache_dir: Optional[str] = None) -> Dict:
-    start = time.time()
-    jobs = fig2_jobs(cfg)
-    # the longest first; results come back in the order of cfg.models
-    order = sorted(range(len(jobs)), key=lambda i: -jobs[i].cost)
-    done = run_jobs([jobs[i] for i in order], workers, 'Fig. 2', quiet,
-                    cache_dir=cache_dir)
-    runs = [None] * len(jobs)
-    for i, run in zip(order, done):
-        runs[i] = run
+def summarize(cfg: ShortcutConfig, runs: List[Dict], out_dir: Optional[str]) -> Dict:
+    """Fig. 2's table, the accuracies and the plot (with ``out_dir``); runs in
+    the order of ``cfg.models``."""
     report = '\n\n'.join([
         f'### Shortcut ratio (StepsNet Fig. 2 form)\n\n'
         f'gamma_l = std(z_0) / std(z_l) after every block, on {cfg.batch} '
@@ -306,5 +309,10 @@ def run_study(cfg: ShortcutConfig, workers: int = 2, out_dir: Optional[str] = No
         f'cat(y_(i-1), x_i).', study_table(runs),
         'Accuracy at the end of the run:', accuracy_table(runs)])
     plots = dict(shortcut=plot_study(runs, out_dir)) if out_dir else {}
-    return dict(config=asdict(cfg), seconds=time.time() - start, runs=runs,
-                report=report, plots=plots)
+    return dict(runs=runs, report=report, plots=plots)
+
+
+def run(cfg: ShortcutConfig, workers: int = 2, out_dir: Optional[str] = None,
+        quiet: bool = False, cache_dir: Optional[str] = None) -> Dict:
+    return run_study('Fig. 2', cfg, jobs(cfg), summarize, workers, out_dir, quiet,
+                     cache_dir)

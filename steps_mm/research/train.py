@@ -10,8 +10,10 @@ scale (CPU, thousands of 28x28 digits).
   DeiT's RandAugment / Mixup / CutMix, which are made for ImageNet photos).
 
 Batches are drawn from a seeded generator, so a run repeats exactly on the same
-machine and thread count.
+machine and thread count. ``fit`` is the one way a study trains a model: on the
+MNIST subset, from a model description, seeded.
 """
+import time
 from dataclasses import asdict, dataclass
 from typing import Callable, Dict, Optional, Tuple
 
@@ -173,3 +175,35 @@ def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, recipe: Recipe, *,
         if on_step is not None:
             on_step(step + 1, total, value)
     return dict(steps=total, last_epoch_loss=sum(recent) / max(len(recent), 1))
+
+
+def fit(spec: Dict, recipe: Recipe, seed: int, num_train: int, num_val: int,
+        report: Callable[[float, str], None],
+        watch: Optional[Callable[[nn.Module, int, int], None]] = None
+        ) -> Tuple[nn.Module, Dict]:
+    """The model of ``spec`` (``models.build``), built after seeding with
+    ``seed`` and trained with ``recipe`` on the MNIST subset's ``num_train``
+    digits; ``report`` hears of every epoch, and ``watch(model, step, total)``
+    sees the model before the first step (step 0) and after every step.
+    Returns the trained model and its loss and accuracy on the training and
+    the ``num_val`` validation digits (``evaluate``), its steps and seconds."""
+    from .data import mnist_subset
+    from .models import build
+    (x_train, y_train), (x_val, y_val) = mnist_subset(num_train, num_val)
+    seed_everything(seed)  # the same initial weights for every run of a seed
+    model = build(spec)
+    log_epoch = report_epochs(report, recipe.epochs)
+    if watch is not None:
+        watch(model, 0, steps_of(recipe, len(y_train))[0])
+
+    def on_step(step, total, loss):
+        log_epoch(step, total, loss)
+        if watch is not None:
+            watch(model, step, total)
+    start = time.time()
+    trained = train(model, x_train, y_train, recipe, seed=seed, on_step=on_step)
+    train_loss, train_acc = evaluate(model, x_train, y_train)
+    val_loss, val_acc = evaluate(model, x_val, y_val)
+    return model, dict(train_loss=train_loss, train_acc=train_acc, val_loss=val_loss,
+                       val_acc=val_acc, steps=trained['steps'],
+                       seconds=time.time() - start)

@@ -1,4 +1,5 @@
-"""Measured results into the model index, in mim's format::
+"""Measured results into the model index (``steps_mm.analysis.model_index``), in
+mim's format::
 
     Results:
     - Task: Instance Segmentation
@@ -16,7 +17,7 @@ takes any.
 import os.path as osp
 from typing import Dict, List, Optional
 
-from ..research import metafile as index
+from ..analysis import model_index as index
 from .report import TASKS, RunResult, TaskTable, is_paper_dataset
 from .workdir import ResultsError
 
@@ -78,13 +79,8 @@ def write_results(tables: List[TaskTable], path: str = index.METAFILE) -> List[s
     if problems:
         raise ResultsError('nothing written to the model index:\n' + '\n'.join(problems))
     for name, items in updates.items():
-        kept = [r for r in entries[name].get('Results') or []
-                if (r['Task'], r['Dataset']) not in {(i['Task'], i['Dataset'])
-                                                     for i in items}]
-        entries[name]['Results'] = kept + items
-    index.write(list(entries.values()), path,
-                index.MODEL_INDEX if package else osp.join(osp.dirname(path),
-                                                           'model-index.yml'))
+        index.put_results(entries, name, items)
+    index.write(list(entries.values()), path)
     return sorted(updates)
 
 

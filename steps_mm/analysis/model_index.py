@@ -1,8 +1,9 @@
-"""The OpenMMLab model-zoo files that ``mim search steps_mm`` reads:
-``steps_mm/.mim/model-index.yml`` imports ``steps_mm/.mim/metafile.yml``, a
-StepsNet collection with one entry per shipped config (FLOPs, parameters and
-input shape measured by ``steps_mm.analysis.flops``). Regenerate with
-``python tools/flops.py --write-metafile``."""
+"""The model index: the OpenMMLab model-zoo files that ``mim search steps_mm``
+reads. ``steps_mm/.mim/model-index.yml`` imports ``steps_mm/.mim/metafile.yml``, a
+StepsNet collection with one entry per shipped config: FLOPs, parameters and input
+shape counted here (``regenerate``, ``python tools/flops.py --write-metafile``),
+and the metrics measured in finished runs (``put_results``, called by
+``steps_mm.results.metafile``). Every write of either goes through ``write``."""
 import os.path as osp
 from typing import Callable, Dict, List, Optional
 
@@ -43,7 +44,7 @@ def make_entry(result: Dict, table1: Dict, root: str) -> Dict:
             'Backbone FLOPs': int(table1['flops']),
             'Backbone Parameters': int(table1['params']),
         },
-        # metrics only as measured (steps_mm.results.metafile writes them)
+        # metrics only as measured (put_results writes them)
         'Results': [{'Task': task, 'Dataset': dataset, 'Metrics': {}}],
     }
 
@@ -65,7 +66,9 @@ def read_entries(path: str = METAFILE) -> Dict[str, Dict]:
     return {m['Name']: m for m in data.get('Models') or []}
 
 
-def write(entries: List[Dict], path: str = METAFILE, index: str = MODEL_INDEX):
+def write(entries: List[Dict], path: str = METAFILE):
+    """``entries`` as the metafile at ``path``, and the ``model-index.yml`` beside
+    it that imports it."""
     import os
     import yaml
     os.makedirs(osp.dirname(path), exist_ok=True)
@@ -80,9 +83,9 @@ def write(entries: List[Dict], path: str = METAFILE, index: str = MODEL_INDEX):
         yaml.safe_dump({'Collections': [collection()],
                         'Models': sorted(entries, key=lambda e: e['Name'])},
                        f, sort_keys=False, width=100)
-    with open(index, 'w') as f:
+    with open(osp.join(osp.dirname(path), osp.basename(MODEL_INDEX)), 'w') as f:
         f.write('# The model index of `mim search steps_mm`.\nImport:\n'
-                f'  - {osp.relpath(path, osp.dirname(index))}\n')
+                f'  - {osp.basename(path)}\n')
 
 
 def regenerate(root: str, recompute: bool = False,
@@ -92,8 +95,9 @@ def regenerate(root: str, recompute: bool = False,
     FLOPs of a detector at 1280x800 takes tens of seconds on a CPU), and so are
     those of configs whose codebase is not installed here.
     Returns ``dict(counted=[...], kept=[...], removed=[...], skipped=[...])``."""
-    from ..analysis import count_params
-    from ..analysis import build_from_config, count_config, shipped_configs
+    from .configs import build_from_config, shipped_configs
+    from .counts import count_params
+    from .flops import count_config
     configs, skipped = shipped_configs(root)
     old = read_entries()
     entries, counted, kept = [], [], []
@@ -125,6 +129,16 @@ def regenerate(root: str, recompute: bool = False,
     names = {e['Name'] for e in entries}
     return dict(counted=counted, kept=kept, removed=sorted(set(old) - names),
                 skipped=[osp.relpath(s, root) for s in skipped])
+
+
+def put_results(entries: Dict[str, Dict], name: str, items: List[Dict]):
+    """Entry ``name``'s ``Results`` with ``items`` (mim's ``Task``, ``Dataset``,
+    ``Metrics``, ...), each in place of the entry's result on the same task and
+    dataset; its results on other tasks and datasets are kept."""
+    replaced = {(item['Task'], item['Dataset']) for item in items}
+    kept = [r for r in entries[name].get('Results') or []
+            if (r['Task'], r['Dataset']) not in replaced]
+    entries[name]['Results'] = kept + list(items)
 
 
 def table(entries: Dict[str, Dict]) -> str:
