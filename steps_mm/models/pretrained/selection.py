@@ -310,8 +310,9 @@ def selected_backbone(cls, arch, checkpoint: str, prefix: Optional[str] = None,
     """A Steps backbone of ``cls`` and ``arch`` as a classifier holds it (the last
     output), initialised as a model trained from scratch, then by selection from
     ``checkpoint`` -> (backbone, report)."""
+    from mmengine.model import initialize
     model = cls(**{cls.arch_arg: arch}, layout='steps', out_indices=-1, **options)
-    model.init_weights()
+    initialize(model, model.init_cfg)  # the default (not init_weights: no log dump)
     return model, select_from_twin(model, checkpoint, prefix)
 
 
