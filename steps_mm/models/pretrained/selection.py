@@ -204,7 +204,7 @@ def select(own: torch.Tensor, source: torch.Tensor, own_view, view,
     taken = tuple(min(a, b) for a, b in zip(own_view, view))
     region = tuple(slice(0, t) for t in taken)
     out = own.detach().clone().reshape(own_view)
-    out[region] = source.reshape(view)[region].to(out.dtype)
+    out[region] = source.reshape(view)[region].to(device=out.device, dtype=out.dtype)
     return out.reshape(own.shape), taken, own.numel() - math.prod(taken)
 
 
