@@ -2,14 +2,20 @@
 """Convert a baseline checkpoint (official, timm, torchvision, mmpretrain, mmdet, mmseg
 names) into a steps_mm checkpoint of the sequential layout, through the same checked
 loader as ``init_cfg=dict(type='Pretrained', ...)``: it prints the load report and
-fails on missing keys, unknown keys or shape mismatches.
+fails on missing keys, unknown keys or shape mismatches. With ``--select-from-twin``
+it writes a checkpoint of the Steps model instead, selected from the baseline's
+(weight selection, as ``init_cfg=dict(type='SelectFromTwin', ...)``; see
+``steps_mm.models.pretrained.selection``), and prints the selection report too.
 
     python tools/convert_checkpoint.py SRC DST --family convnext|swin|resnet|deit \\
-        [--arch tiny] [--prefix backbone.] [--img-size 224] [--window-size 7]
+        [--arch tiny] [--prefix backbone.] [--img-size 224] [--window-size 7] \\
+        [--select-from-twin]
 
 DST holds ``state_dict`` with the ``backbone.*`` keys the source provided (keys it
-lacks, such as output norms, stay absent) and ``meta.steps_mm`` describing the model.
-The families and their archs are those of the backbone classes
+lacks, such as output norms, stay absent; with ``--select-from-twin``, the Steps
+tensors selected from it) and ``meta.steps_mm`` describing the model. Either loads
+with ``init_cfg=dict(type='Pretrained', checkpoint=DST)`` into the model of its
+layout. The families and their archs are those of the backbone classes
 (``steps_mm.models.FAMILIES``).
 """
 import argparse
@@ -21,6 +27,7 @@ from mmengine.logging import MMLogger
 
 from steps_mm.models import FAMILIES
 from steps_mm.models.pretrained import PretrainedError, load_pretrained
+from steps_mm.models.pretrained.selection import selected_backbone
 
 
 def parse_args(argv=None):
@@ -38,6 +45,10 @@ def parse_args(argv=None):
                         help='image size the backbone is built for (ViT; default 224)')
     parser.add_argument('--window-size', type=int,
                         help='the attention window (Swin; default 7)')
+    parser.add_argument('--select-from-twin', action='store_true',
+                        help='SRC is a checkpoint of the baseline (the twin); write '
+                             'the Steps model of the same arch, initialised by '
+                             'selecting from it')
     return parser, parser.parse_args(argv)
 
 
@@ -55,17 +66,25 @@ def main(argv=None):
             options[name] = value
     arch = cls.arch_from_text(args.arch) if args.arch else cls.default_arch()
     MMLogger.get_instance('convert_checkpoint')  # print_log(logger='current') prints
-    model = cls.for_checkpoint(arch, **options)
     try:
-        report = load_pretrained(model, args.src, args.prefix)
+        if args.select_from_twin:
+            _, selection = selected_backbone(cls, arch, args.src, args.prefix,
+                                             **options)
+            report, state, layout = selection.load, selection.state, 'steps'
+        else:
+            report = load_pretrained(cls.for_checkpoint(arch, **options), args.src,
+                                     args.prefix)
+            state, layout = report.loaded, 'sequential'
     except PretrainedError as e:
         sys.exit(f'convert_checkpoint: {e}')
+    meta = dict(backbone=cls.__name__, arch=arch, layout=layout, source=args.src,
+                source_layout=report.layout)
+    if args.select_from_twin:
+        meta['selected_from'] = selection.twin
     torch.save({'state_dict': {f'backbone.{k}': v.contiguous()
-                               for k, v in report.loaded.items()},
-                'meta': {'steps_mm': dict(backbone=cls.__name__, arch=arch,
-                                          layout='sequential', source=args.src,
-                                          source_layout=report.layout)}}, args.dst)
-    print(f'wrote {args.dst}: {len(report.loaded)} backbone tensors')
+                               for k, v in state.items()},
+                'meta': {'steps_mm': meta}}, args.dst)
+    print(f'wrote {args.dst}: {len(state)} backbone tensors')
 
 
 if __name__ == '__main__':

@@ -10,6 +10,7 @@ import torch
 from mmengine.model import BaseModule
 
 from ..pretrained import init_pretrained
+from ..pretrained.selection import init_selected
 from ..steps import StepSpec, StepsStage, check_layout, validate_spec
 
 
@@ -45,6 +46,18 @@ class StepsBackbone(BaseModule):
     classification_output = dict(gap_before_final_norm=True)
     #: the keys a custom arch dict must have, beyond ``steps``
     arch_keys = ('channels', 'depths')
+
+    def __new__(cls, *args, **kwargs):
+        self = super().__new__(cls)
+        # The constructor's arguments by name, so that weight selection can build
+        # this model's sequential twin (``pretrained.selection``); None when they
+        # do not bind, and the constructor raises its own error.
+        try:
+            self.init_arguments = dict(
+                inspect.signature(cls).bind(*args, **kwargs).arguments)
+        except TypeError:
+            self.init_arguments = None
+        return self
 
     def __init__(self, arch: Union[str, dict], layout: str = 'steps',
                  with_cp: bool = False, init_cfg=None,
@@ -148,7 +161,9 @@ class StepsBackbone(BaseModule):
         stage's downsampling block), which come first in that stage."""
         counts = [sum(d for _, d in spec) + (extra_blocks[i] if extra_blocks else 0)
                   for i, spec in enumerate(specs)]
-        rates = torch.linspace(0, drop_path_rate, max(sum(counts), 1)).tolist()
+        # on the CPU: plain floats, also where a backbone is built on the meta device
+        rates = torch.linspace(0, drop_path_rate, max(sum(counts), 1),
+                               device='cpu').tolist()
         per_stage, start = [], 0
         for n in counts:
             per_stage.append(rates[start:start + n])
@@ -203,8 +218,10 @@ class StepsBackbone(BaseModule):
     def init_weights(self):
         """A ``Pretrained`` init_cfg loads through ``steps_mm.models.pretrained``
         (explicit key maps, errors on missing keys and shape mismatches, one report
-        line) instead of mmengine's silent ``load_checkpoint(strict=False)``."""
-        if not init_pretrained(self):
+        line) instead of mmengine's silent ``load_checkpoint(strict=False)``; a
+        ``SelectFromTwin`` init_cfg selects from the twin's checkpoint
+        (``pretrained.selection``)."""
+        if not (init_selected(self) or init_pretrained(self)):
             super().init_weights()
 
     # ---- layer-wise learning-rate decay ----------------------------------------
