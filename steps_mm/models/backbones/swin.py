@@ -181,15 +181,8 @@ class StepsSwinTransformer(StepsBackbone):
             raise ValueError(f'{type(self).__name__}: arch heads must map each step '
                              f'width to its heads, e.g. {_T_HEADS}, got {heads!r}')
         specs = self.stage_specs(check_width=lambda width: heads_problem(heads, width))
-        self.stage_channels = list(self.arch['channels'])
-        self.stage_strides = [4 * 2 ** i for i in range(len(specs))]
-        self.out_indices = self.normalize_indices(
-            range(len(specs)) if out_indices is None else out_indices, len(specs))
-        self.gap_before_final_norm = gap_before_final_norm
-        if not -1 <= frozen_stages <= len(specs):
-            raise ValueError(f'frozen_stages must be in [-1, {len(specs)}], '
-                             f'got {frozen_stages}')
-        self.frozen_stages = frozen_stages
+        self.set_stage_outputs(len(specs), out_indices, frozen_stages,
+                               gap_before_final_norm)
 
         channels = self.stage_channels
         self.patch_embed = PatchEmbed(in_channels, channels[0])
@@ -208,7 +201,7 @@ class StepsSwinTransformer(StepsBackbone):
                 self.build_stage(spec, block, channel_dim=-1), downsample))
         for i in self.out_indices:
             self.add_module(f'norm{i}', nn.LayerNorm(channels[i]))
-        self._freeze()
+        self.apply_freezing()
 
     def depth_units(self):
         yield 'stem', 0, 'patch_embed'
