@@ -41,7 +41,7 @@ def outputs_and_grads(model, x, explicit: bool):
     return outs, grads
 
 
-@pytest.mark.parametrize('family', ['swin', 'vit'])
+@pytest.mark.parametrize('family', ['swin', 'deit'])
 @pytest.mark.parametrize('layout', LAYOUTS)
 def test_fused_and_explicit_attention_agree_in_training(family, layout, fused_calls):
     """Training mode, gradients of every trained parameter. Swin's bias tables
@@ -65,7 +65,7 @@ def test_fused_and_explicit_attention_agree_in_training(family, layout, fused_ca
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize('family', ['swin', 'vit'])
+@pytest.mark.parametrize('family', ['swin', 'deit'])
 def test_fused_and_explicit_agree_in_eval(family, fused_calls):
     """Inference (the bias tables stay trainable: no gradient is taken)."""
     model, shape = tiny_backbone(family, 'steps')
@@ -108,7 +108,7 @@ def test_attention_function_paths(windows):
         torch.testing.assert_close(a, b)
 
 
-@pytest.mark.parametrize('family', ['swin', 'vit'])
+@pytest.mark.parametrize('family', ['swin', 'deit'])
 def test_flop_count_is_the_same_on_both_paths(family):
     """The fused op is counted as its two matmuls (``analysis.flop_analyzer``)."""
     if family == 'swin':
@@ -190,7 +190,7 @@ def test_channels_last_option(family):
 
 @pytest.mark.parametrize('family, channels_last', [
     ('convnext', False), ('convnext', True), ('swin', False), ('resnet', True),
-    ('vit', False)])
+    ('deit', False)])
 def test_roi_align_reads_the_outputs_right(family, channels_last):
     """mmcv's RoIAlign (Mask R-CNN's RoI heads) reads its input as NCHW memory:
     on the NHWC strides that LayerNorm over channels, channels-last convs and

@@ -44,6 +44,9 @@ class StepsBackbone(BaseModule):
     #: the arguments that make every output one (B, C) vector, as an image
     #: classifier's head needs (outputs are NCHW maps by default)
     classification_output = dict(gap_before_final_norm=True)
+    #: the arguments that give several outputs, for checks over all of them
+    #: (``tools/check_export.py``); by default one per stage
+    several_outputs: dict = {}
     #: the keys a custom arch dict must have, beyond ``steps``
     arch_keys = ('channels', 'depths')
 

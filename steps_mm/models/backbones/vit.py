@@ -101,7 +101,10 @@ class StepsViT(StepsBackbone):
     arch_keys = ('channels', 'depths', 'heads')
     OUT_TYPES = ('featmap', 'cls_token')
     classification_output = dict(out_type='cls_token')
-    # Spec section 1, "Steps-DeiT". ``heads`` maps every step width to its heads.
+    # in the Steps layout these blocks are in the first, narrower step: the
+    # outputs append the channels no step has processed yet
+    several_outputs = dict(out_indices=(3, 7, 11))
+    # Steps-DeiT: ``heads`` maps every step width to its heads.
     arch_settings = {
         'deit-tiny': dict(channels=[192], depths=[12], heads={96: 2, 136: 2, 192: 3},
                           steps=[[(96, 12), (136, 6), (192, 6)]]),
