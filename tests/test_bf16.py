@@ -3,6 +3,7 @@ backward run, outputs and gradients are finite and close to fp32."""
 import pytest
 import torch
 
+from backbone_checks import paired
 from tiny_backbones import CASES, make_input, tiny_backbone
 
 # Tolerances on ||bf16 - fp32|| / ||fp32||. bf16 keeps 8 significant bits (a
@@ -48,6 +49,6 @@ def test_bf16_autocast_forward_backward(family, layout):
     assert all(torch.isfinite(out).all() for out in outs16)
     assert torch.isfinite(grads16).all()
     assert grads16.shape == grads32.shape  # every parameter got a gradient
-    errors = [rel_error(a, b) for a, b in zip(outs16, outs32)]
+    errors = [rel_error(a, b) for a, b in paired(outs16, outs32)]
     assert max(errors) < OUT_TOL, errors
     assert rel_error(grads16, grads32) < GRAD_TOL[family], rel_error(grads16, grads32)

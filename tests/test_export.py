@@ -9,6 +9,7 @@ import torch.fx
 from steps_mm.export import exported_outputs
 from steps_mm.models import (StepsConvNeXt, StepsResNet, StepsSwinTransformer,
                              StepsViT)
+from backbone_checks import assert_outputs_close
 from lanes import sampled
 from tiny_backbones import CASES, FAMILIES, make_input, tiny_backbone
 
@@ -25,12 +26,6 @@ def eval_model(family, layout='steps'):
     torch.manual_seed(0)
     model, shape = tiny_backbone(family, layout)
     return model.eval(), make_input(shape)
-
-
-def assert_outputs_close(actual, expected, **tol):
-    assert len(actual) == len(expected)
-    for a, b in zip(actual, expected):
-        torch.testing.assert_close(torch.as_tensor(a), b, **tol)
 
 
 @pytest.mark.parametrize('family, layout', CASES)
