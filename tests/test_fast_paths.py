@@ -107,7 +107,7 @@ def test_attention_function_paths(windows):
 
 @pytest.mark.parametrize('family', ['swin', 'deit'])
 def test_flop_count_is_the_same_on_both_paths(family):
-    """The fused op is counted as its two matmuls (``analysis.flop_analyzer``)."""
+    """The fused op is counted as its two matmuls (``analysis.flops``)."""
     if family == 'swin':
         backbone = dict(type='StepsSwinTransformer', window_size=2,
                         arch=dict(HIERARCHICAL, heads=HEADS))

@@ -13,7 +13,7 @@ from ..layers import LayerNorm2d
 from ..pretrained.layouts import DROP, Layout, Rule, W, final_norm
 from .base import StepsBackbone, dense_outputs
 
-# Spec section 1, "Steps-ConvNeXt": Steps-Swin widths, per-stage compute parity.
+# Steps-ConvNeXt: Steps-Swin widths, per-stage compute parity.
 _STEPS_T_STAGE4 = [(192, 4), (272, 2), (384, 2), (544, 2), (768, 1)]
 
 

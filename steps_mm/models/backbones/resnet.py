@@ -23,7 +23,7 @@ def _widths_times(spec, factor):
     return [(width * factor, depth) for width, depth in spec]
 
 
-# Spec section 1, "Steps-ResNet": the widths are the base width of the block
+# Steps-ResNet: the widths are the base width of the block
 # (its I/O width for basic blocks, the bottleneck width for ResNet-50, whose
 # step widths are 4x these I/O widths: 256, 360, 512, 724, 1024 in stage 3).
 _STEPS_18 = [[(64, 1)], [(128, 1)],

@@ -17,7 +17,8 @@ from ..steps import StepSpec
 from ..utils.embed import resize_relative_position_bias_table
 from .base import StepsBackbone, dense_outputs, heads_problem
 
-# Spec section 1, "Steps-Swin". ``heads`` maps every step width to its heads.
+# Steps-Swin: each stage's steps keep sum_i D_i * C_i^2 equal to Swin's stage
+# (compute parity; docs/models.md). ``heads`` maps every step width to its heads.
 _T_HEADS = {96: 3, 192: 6, 272: 8, 384: 12, 544: 16, 768: 24}
 _B_HEADS = {128: 4, 256: 8, 360: 12, 512: 16, 720: 24, 1024: 32}
 _STEPS_T_STAGE4 = [(192, 4), (272, 2), (384, 2), (544, 2), (768, 0)]
