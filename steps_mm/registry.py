@@ -5,7 +5,10 @@ mmengine imports ``<scope>.registry`` when it meets ``type='steps_mm.X'``, so a
 config of any OpenMMLab codebase can name our modules with the scope prefix.
 """
 import importlib
+import os.path as osp
+import re
 import sys
+from typing import Optional
 
 from mmengine.registry import MODELS as MMENGINE_MODELS
 from mmengine.registry import OPTIM_WRAPPER_CONSTRUCTORS as \
@@ -35,11 +38,36 @@ CONFIG_CODEBASES = CODEBASES + ('mmpretrain',)
 REGISTERED = []
 
 
+_SCOPE = re.compile(r"""['"](mm[a-z]+)::""")
+_LOCAL_BASE = re.compile(r"""_base_\s*=\s*\[?\s*['"](\.{1,2}/[^'"]+)['"]""")
+
+
+def inherited_codebase(config: str) -> Optional[str]:
+    """The codebase (``mmdet``, ``mmseg``, ``mmpretrain``) whose ``::`` bases
+    ``config`` inherits, following local ``_base_`` files, or None; read as
+    text, so it works where that codebase is not installed."""
+    seen = set()
+    while config and config not in seen:
+        seen.add(config)
+        with open(config) as f:
+            text = f.read()
+        found = _SCOPE.search(text)
+        if found:
+            return found.group(1)
+        base = _LOCAL_BASE.search(text)
+        config = osp.normpath(osp.join(osp.dirname(config), base.group(1))) \
+            if base else None
+    return None
+
+
 def codebase_of(config: str) -> str:
     """``'mmdet'``, ``'mmseg'`` or ``'mmpretrain'``: the codebase that runs
-    ``config``, from its ``default_scope`` (read without its ``custom_imports``)."""
-    from mmengine.config import Config
-    scope = Config.fromfile(config, import_custom_modules=False).get('default_scope')
+    ``config``: the one whose bases it inherits, else its ``default_scope`` (read
+    without its ``custom_imports``)."""
+    scope = inherited_codebase(config)
+    if scope is None:
+        from mmengine.config import Config
+        scope = Config.fromfile(config, import_custom_modules=False).get('default_scope')
     if scope not in CONFIG_CODEBASES:
         raise ValueError(f'{config}: default_scope is {scope!r}; steps_mm runs '
                          f'configs of {list(CONFIG_CODEBASES)}')

@@ -17,6 +17,20 @@ def run_python(code: str, cwd=ROOT):
     return out.stdout
 
 
+def test_codebase_of_follows_local_bases_then_default_scope(tmp_path):
+    from steps_mm.registry import codebase_of, inherited_codebase
+    (tmp_path / 'a.py').write_text("_base_ = 'mmseg::upernet/x.py'\n")
+    (tmp_path / 'b.py').write_text("_base_ = './a.py'\nmodel = dict()\n")
+    (tmp_path / 'c.py').write_text("model = dict()\n")
+    (tmp_path / 'd.py').write_text("default_scope = 'mmpretrain'\n")
+    assert inherited_codebase(str(tmp_path / 'b.py')) == 'mmseg'
+    assert codebase_of(str(tmp_path / 'b.py')) == 'mmseg'  # as text: x.py need not exist
+    assert inherited_codebase(str(tmp_path / 'c.py')) is None
+    assert codebase_of(str(tmp_path / 'd.py')) == 'mmpretrain'
+    with pytest.raises(ValueError, match='default_scope is None'):
+        codebase_of(str(tmp_path / 'c.py'))
+
+
 @pytest.mark.parametrize('codebase', sampled(['mmdet', 'mmseg'], fast=lambda c: c == 'mmdet'))
 def test_plain_type_in_codebase_registry(codebase):
     out = run_python(f'''
