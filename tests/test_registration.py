@@ -1,5 +1,6 @@
 """The three ways to use a Steps backbone from OpenMMLab configs, each in a fresh
 interpreter so that nothing is registered beforehand."""
+import os.path as osp
 import subprocess
 import sys
 import textwrap
@@ -83,6 +84,59 @@ def test_custom_imports_in_a_user_config(tmp_path):
         print(type(model).__name__, type(model.backbone).__name__)
     ''', cwd=str(tmp_path))
     assert 'MaskRCNN StepsConvNeXt' in out
+
+
+#: run first in the interpreters that import mmpretrain: torchvision as on a machine
+#: that has it (mmpretrain 1.2 imports it at module level): the real one where
+#: installed, else steps_mm's import-only stand-in, appended to ``sys.path``
+#: without importing steps_mm
+WITH_TORCHVISION = f'''
+import importlib.util, sys
+if importlib.util.find_spec('torchvision') is None:
+    sys.path.append({osp.join(ROOT, 'steps_mm', 'torchvision_standin', 'site')!r})
+'''
+
+
+@pytest.mark.slow
+def test_custom_imports_in_a_user_mmpretrain_config(tmp_path):
+    """The README's user config, with mmpretrain's ImageNet recipe: plain
+    ``type='StepsConvNeXt'`` and ``custom_imports=dict(imports=['steps_mm'])``,
+    built by mmpretrain's own path (its tools/train.py: ``Config.fromfile``, then
+    ``Runner.from_cfg``), which imports mmpretrain only after steps_mm."""
+    user_cfg = tmp_path / 'my_convnext_in1k.py'
+    user_cfg.write_text(textwrap.dedent('''
+        _base_ = 'mmpretrain::convnext/convnext-tiny_32xb128_in1k.py'
+        custom_imports = dict(imports=['steps_mm'], allow_failed_imports=False)
+        model = dict(
+            backbone=dict(_delete_=True, type='StepsConvNeXt', arch='tiny',
+                          out_indices=[3], gap_before_final_norm=True))
+    '''))
+    out = run_python(WITH_TORCHVISION + textwrap.dedent(f'''
+        from mmengine.config import Config
+        from mmengine.runner import Runner
+        cfg = Config.fromfile({str(user_cfg)!r})
+        assert 'steps_mm' in sys.modules and 'mmpretrain' not in sys.modules
+        cfg.work_dir = {str(tmp_path / 'work')!r}
+        model = Runner.from_cfg(cfg).model
+        print(type(model).__module__, type(model.backbone).__module__)
+    '''), cwd=str(tmp_path))
+    assert out.split()[-2:] == ['mmpretrain.models.classifiers.image',
+                                'steps_mm.models.backbones.convnext']
+
+
+@pytest.mark.slow
+def test_import_after_mmpretrain_registers_there_and_imports_nothing_of_it():
+    out = run_python(WITH_TORCHVISION + textwrap.dedent('''
+        import mmpretrain.registry
+        before = set(sys.modules)
+        import steps_mm
+        new = sorted(m for m in set(sys.modules) - before
+                     if m.split('.')[0] in ('mmpretrain', 'torchvision'))
+        from mmpretrain.registry import MODELS, OPTIM_WRAPPERS
+        print('StepsConvNeXt' in MODELS.module_dict,
+              'AutoAmpOptimWrapper' in OPTIM_WRAPPERS.module_dict, new)
+    '''))
+    assert out.split()[-3:] == ['True', 'True', '[]']
 
 
 @pytest.mark.slow
