@@ -2,8 +2,10 @@
 
 ``import steps_mm`` (what ``custom_imports=dict(imports=['steps_mm'])`` does)
 registers the backbones, the classifier, the optimizer wrapper and constructor in
-the ``steps_mm`` registry scope and in mmdet's and mmseg's registries where they
-are installed, and ``CrashSafeRunner`` in the ``steps_mm`` scope. It changes
+the ``steps_mm`` registry scope, in mmengine's root registries (so plain names
+resolve from every codebase's scope) and in mmdet's and mmseg's registries where
+they are installed (mmpretrain's where it is imported already), and
+``CrashSafeRunner`` in the ``steps_mm`` scope. It changes
 nothing else in the process, with one compatibility exception: torch's
 ``weights_only`` loader is allowed the numpy and mmengine types that mmengine
 checkpoints hold, nothing more (``steps_mm.checkpoint_safety``). Versions

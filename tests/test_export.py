@@ -9,6 +9,7 @@ import torch.fx
 from steps_mm.export import exported_outputs
 from steps_mm.models import (StepsConvNeXt, StepsResNet, StepsSwinTransformer,
                              StepsViT)
+from backbone_checks import assert_outputs_close
 from lanes import sampled
 from tiny_backbones import CASES, FAMILIES, make_input, tiny_backbone
 
@@ -18,19 +19,13 @@ EXPORTERS = ('legacy', 'dynamo')  # torch.onnx.export(dynamo=False / True)
 def non_square_input(family):
     """Not a multiple of the tiny Swin's windows at every stage, nor of the ViT's
     patches: padding, cropping and position-embedding resizing are in the graph."""
-    return make_input((1, 3, 40, 24) if family == 'vit' else (1, 3, 72, 104))
+    return make_input((1, 3, 40, 24) if family == 'deit' else (1, 3, 72, 104))
 
 
 def eval_model(family, layout='steps'):
     torch.manual_seed(0)
     model, shape = tiny_backbone(family, layout)
     return model.eval(), make_input(shape)
-
-
-def assert_outputs_close(actual, expected, **tol):
-    assert len(actual) == len(expected)
-    for a, b in zip(actual, expected):
-        torch.testing.assert_close(torch.as_tensor(a), b, **tol)
 
 
 @pytest.mark.parametrize('family, layout', CASES)
@@ -75,7 +70,7 @@ def test_onnx_matches_onnxruntime(family, exporter):
 FULL_SIZE = {'convnext': (StepsConvNeXt, dict(arch='tiny')),
              'swin': (StepsSwinTransformer, dict(arch='tiny')),
              'resnet': (StepsResNet, dict(depth=50)),
-             'vit': (StepsViT, dict(arch='deit-tiny', out_indices=(3, 7, 11)))}
+             'deit': (StepsViT, dict(arch='deit-tiny', out_indices=(3, 7, 11)))}
 INPUTS = {'legacy': (1, 3, 224, 224), 'dynamo': (1, 3, 512, 640)}
 
 
@@ -90,7 +85,7 @@ def test_full_size_onnx_matches_onnxruntime(family, exporter):
     outs = onnx_outputs(model, x, exporter)
     with torch.no_grad():
         expected = model(x)
-    assert len(expected) == (3 if family == 'vit' else 4)
+    assert len(expected) == (3 if family == 'deit' else 4)
     assert_outputs_close(outs, expected, rtol=1e-4, atol=1e-4)
 
 
@@ -100,9 +95,9 @@ def test_compile_option_matches_eager():
     backbone at its first call and keeps the parameter names, so checkpoints
     load. Inference only: compiling the backward too would take this test from
     about 20 s to 50 s on 2 CPU cores."""
-    eager, x = eval_model('vit')
+    eager, x = eval_model('deit')
     torch.manual_seed(0)
-    compiled = tiny_backbone('vit', 'steps', compile=dict(dynamic=False))[0].eval()
+    compiled = tiny_backbone('deit', 'steps', compile=dict(dynamic=False))[0].eval()
     compiled.load_state_dict(eager.state_dict())
     with torch.no_grad():
         assert_outputs_close(compiled(x), eager(x), rtol=1e-4, atol=1e-5)

@@ -11,6 +11,7 @@ from steps_mm.models import StepsImageClassifier
 from steps_mm.models.blocks import swin as swin_blocks
 from steps_mm.models.layers import attention, explicit_attention
 from steps_mm.models.steps import StepsStage
+from backbone_checks import assert_outputs_close, paired
 from tiny_backbones import HEADS, HIERARCHICAL, make_input, tiny_backbone
 
 LAYOUTS = ('sequential', 'steps', 'parallel')
@@ -41,7 +42,7 @@ def outputs_and_grads(model, x, explicit: bool):
     return outs, grads
 
 
-@pytest.mark.parametrize('family', ['swin', 'vit'])
+@pytest.mark.parametrize('family', ['swin', 'deit'])
 @pytest.mark.parametrize('layout', LAYOUTS)
 def test_fused_and_explicit_attention_agree_in_training(family, layout, fused_calls):
     """Training mode, gradients of every trained parameter. Swin's bias tables
@@ -59,13 +60,11 @@ def test_fused_and_explicit_attention_agree_in_training(family, layout, fused_ca
     del fused_calls[:]
     plain, plain_grads = outputs_and_grads(model, x, explicit=True)
     assert not fused_calls
-    for a, b in zip(fused, plain):
-        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
-    for a, b in zip(fused_grads, plain_grads):
-        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+    assert_outputs_close(fused, plain, rtol=1e-4, atol=1e-5)
+    assert_outputs_close(fused_grads, plain_grads, rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize('family', ['swin', 'vit'])
+@pytest.mark.parametrize('family', ['swin', 'deit'])
 def test_fused_and_explicit_agree_in_eval(family, fused_calls):
     """Inference (the bias tables stay trainable: no gradient is taken)."""
     model, shape = tiny_backbone(family, 'steps')
@@ -78,8 +77,7 @@ def test_fused_and_explicit_agree_in_eval(family, fused_calls):
         with explicit_attention():
             plain = model(x)
         assert len(fused_calls) == count
-    for a, b in zip(fused, plain):
-        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+    assert_outputs_close(fused, plain, rtol=1e-4, atol=1e-5)
 
 
 def test_trainable_bias_trains_on_the_explicit_path_on_cpu(fused_calls):
@@ -104,13 +102,12 @@ def test_attention_function_paths(windows):
     torch.testing.assert_close(fused, direct)
     torch.testing.assert_close(plain, direct)
     grads = [torch.autograd.grad(out.sum(), (q, k, v)) for out in (fused, plain)]
-    for a, b in zip(*grads):
-        torch.testing.assert_close(a, b)
+    assert_outputs_close(*grads)
 
 
-@pytest.mark.parametrize('family', ['swin', 'vit'])
+@pytest.mark.parametrize('family', ['swin', 'deit'])
 def test_flop_count_is_the_same_on_both_paths(family):
-    """The fused op is counted as its two matmuls (``analysis.flop_analyzer``)."""
+    """The fused op is counted as its two matmuls (``analysis.flops``)."""
     if family == 'swin':
         backbone = dict(type='StepsSwinTransformer', window_size=2,
                         arch=dict(HIERARCHICAL, heads=HEADS))
@@ -183,14 +180,14 @@ def test_channels_last_option(family):
     x = make_input(shape)
     plain.eval(), fast.eval()
     with torch.no_grad():
-        for a, b in zip(fast(x), plain(x)):
+        for a, b in paired(fast(x), plain(x)):
             assert a.is_contiguous()  # NCHW out: see the test below
             torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize('family, channels_last', [
     ('convnext', False), ('convnext', True), ('swin', False), ('resnet', True),
-    ('vit', False)])
+    ('deit', False)])
 def test_roi_align_reads_the_outputs_right(family, channels_last):
     """mmcv's RoIAlign (Mask R-CNN's RoI heads) reads its input as NCHW memory:
     on the NHWC strides that LayerNorm over channels, channels-last convs and

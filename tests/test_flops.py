@@ -87,14 +87,6 @@ def test_position_embedding_resize_is_counted():
     assert resized.total() > native
 
 
-def test_config_codebase_follows_local_bases(tmp_path):
-    (tmp_path / 'a.py').write_text("_base_ = 'mmseg::upernet/x.py'\n")
-    (tmp_path / 'b.py').write_text("_base_ = './a.py'\nmodel = dict()\n")
-    (tmp_path / 'c.py').write_text("model = dict()\n")
-    assert configs.config_codebase(str(tmp_path / 'b.py')) == 'mmseg'
-    assert configs.config_codebase(str(tmp_path / 'c.py')) is None
-
-
 def shipped(name):
     return osp.join(ROOT, 'configs', name)
 

@@ -5,14 +5,12 @@ import torch
 from mmengine.optim import AmpOptimWrapper
 
 from steps_mm.engine import AutoAmpOptimWrapper
-from steps_mm.models import StepsImageClassifier
+from steps_mm.models import BACKBONES, StepsImageClassifier
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA')
 
-FAMILIES = [dict(type='StepsConvNeXt', arch='tiny'),
-            dict(type='StepsSwinTransformer', arch='tiny'),
-            dict(type='StepsResNet', depth=50),
-            dict(type='StepsViT', arch='deit-small')]
+#: every family at its default arch
+FAMILIES = [{'type': cls.__name__, cls.arch_arg: cls.default_arch()} for cls in BACKBONES]
 
 
 @pytest.mark.parametrize('backbone', FAMILIES, ids=lambda b: b['type'])

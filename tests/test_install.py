@@ -6,6 +6,7 @@ steps_mm`` works from any directory, and does nothing on a second run."""
 import os
 import os.path as osp
 import shutil
+import site as python_site
 import subprocess
 import sys
 import sysconfig
@@ -26,20 +27,36 @@ def relabel(site_packages: str, dist: str, version: str) -> None:
         f.write('pip\n')
 
 
+def site_dirs() -> list:
+    """The site directories this interpreter imports packages from, in its
+    order: a venv's own (and the base interpreter's where it sees them), the
+    user's."""
+    dirs = python_site.getsitepackages() + ([python_site.getusersitepackages()]
+                                            if python_site.ENABLE_USER_SITE else [])
+    return sorted({d for d in dirs if d in sys.path}, key=sys.path.index)
+
+
 @pytest.fixture
 def venv(tmp_path):
     """(python, site-packages, env) of a venv over this environment's packages;
     without its own pip (``python -m pip`` runs this environment's, installing
-    into the venv)."""
+    into the venv). ``--system-site-packages`` would show the base interpreter's
+    packages, not those of a venv the tests run in: a ``.pth`` file adds this
+    environment's site directories instead, after the venv's own, so that
+    metadata written there shadows theirs. Python reads a directory's ``.pth``
+    files in name order; the name sorts it after the installer's
+    ``easy-install.pth``, whose entry (this tree) must come first."""
     root = tmp_path / 'venv'
-    subprocess.run([sys.executable, '-m', 'venv', '--without-pip',
-                    '--system-site-packages', str(root)], check=True)
+    subprocess.run([sys.executable, '-m', 'venv', '--without-pip', str(root)],
+                   check=True)
     python = str(root / 'bin' / 'python')
-    site = subprocess.run([python, '-c', 'import sysconfig; print(sysconfig.get_paths()'
-                           '["purelib"])'], capture_output=True, text=True,
-                          check=True).stdout.strip()
+    purelib = subprocess.run([python, '-c', 'import sysconfig; print(sysconfig.'
+                              'get_paths()["purelib"])'], capture_output=True,
+                             text=True, check=True).stdout.strip()
+    with open(osp.join(purelib, 'zz-environment-under-test.pth'), 'w') as f:
+        f.writelines(f'import site; site.addsitedir({d!r})\n' for d in site_dirs())
     env = {k: v for k, v in os.environ.items() if k != 'PYTHONPATH'}
-    return python, site, dict(env, PYTHON=python)
+    return python, purelib, dict(env, PYTHON=python)
 
 
 def install(env, *args):

@@ -95,7 +95,7 @@ def test_every_trainable_parameter_in_one_group(family, layout):
         assert max(g['lr'] for g in groups) == pytest.approx(LR)  # the head
 
 
-@pytest.mark.parametrize('family', ['convnext', 'swin', 'vit'])
+@pytest.mark.parametrize('family', ['convnext', 'swin', 'deit'])
 def test_lr_decreases_from_head_to_stem(family):
     model = Net(tiny_backbone(family, 'steps')[0])
     lr = {n: g['lr'] for g in build_groups(model, decay_rate=0.8, num_layers=3)
@@ -124,7 +124,7 @@ def test_steps_convnext_t_takes_the_stock_recipe():
 
 
 def test_no_decay_rules():
-    for family in ('swin', 'vit'):
+    for family in ('swin', 'deit'):
         model = Net(tiny_backbone(family, 'steps')[0])
         wd = {n: g['weight_decay'] for g in build_groups(model, decay_rate=0.9)
               for n in g['param_names']}

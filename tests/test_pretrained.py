@@ -19,6 +19,7 @@ from steps_mm.models import pretrained as P
 from steps_mm.models.backbones.swin import PatchMerging, merge_order
 from steps_mm.models.pretrained import PretrainedError, load_pretrained
 from steps_mm.models.utils import resize_relative_position_bias_table
+from backbone_checks import assert_outputs_close
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 WB = ('weight', 'bias')
@@ -271,8 +272,8 @@ def test_every_layout_reproduces_the_source(tmp_path, name, build, kwargs, sourc
     torch.save(ckpt, path)
     report = load_pretrained(target, path, **kwargs)
     assert report.matched == report.total and not report.unexpected
-    for a, b in zip(outputs(src, INPUTS[build]), outputs(target, INPUTS[build])):
-        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert_outputs_close(outputs(src, INPUTS[build]), outputs(target, INPUTS[build]),
+                         rtol=0, atol=0)
 
 
 def test_official_patch_merging_order():
@@ -482,5 +483,5 @@ def test_mmdet_resnet_in_torchvision_names_gives_mmdet_outputs(tmp_path):
     randomized(ref)
     model = resnet(layout='sequential')
     load_pretrained(model, save(tmp_path, {'state_dict': ref.state_dict()}))
-    for a, b in zip(outputs(ref, INPUTS[resnet]), outputs(model, INPUTS[resnet])):
-        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert_outputs_close(outputs(ref, INPUTS[resnet]), outputs(model, INPUTS[resnet]),
+                         rtol=0, atol=0)

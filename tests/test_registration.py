@@ -1,5 +1,6 @@
 """The three ways to use a Steps backbone from OpenMMLab configs, each in a fresh
 interpreter so that nothing is registered beforehand."""
+import os.path as osp
 import subprocess
 import sys
 import textwrap
@@ -15,6 +16,20 @@ def run_python(code: str, cwd=ROOT):
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     return out.stdout
+
+
+def test_codebase_of_follows_local_bases_then_default_scope(tmp_path):
+    from steps_mm.registry import codebase_of, inherited_codebase
+    (tmp_path / 'a.py').write_text("_base_ = 'mmseg::upernet/x.py'\n")
+    (tmp_path / 'b.py').write_text("_base_ = './a.py'\nmodel = dict()\n")
+    (tmp_path / 'c.py').write_text("model = dict()\n")
+    (tmp_path / 'd.py').write_text("default_scope = 'mmpretrain'\n")
+    assert inherited_codebase(str(tmp_path / 'b.py')) == 'mmseg'
+    assert codebase_of(str(tmp_path / 'b.py')) == 'mmseg'  # as text: x.py need not exist
+    assert inherited_codebase(str(tmp_path / 'c.py')) is None
+    assert codebase_of(str(tmp_path / 'd.py')) == 'mmpretrain'
+    with pytest.raises(ValueError, match='default_scope is None'):
+        codebase_of(str(tmp_path / 'c.py'))
 
 
 @pytest.mark.parametrize('codebase', sampled(['mmdet', 'mmseg'], fast=lambda c: c == 'mmdet'))
@@ -69,6 +84,59 @@ def test_custom_imports_in_a_user_config(tmp_path):
         print(type(model).__name__, type(model.backbone).__name__)
     ''', cwd=str(tmp_path))
     assert 'MaskRCNN StepsConvNeXt' in out
+
+
+#: run first in the interpreters that import mmpretrain: torchvision as on a machine
+#: that has it (mmpretrain 1.2 imports it at module level): the real one where
+#: installed, else steps_mm's import-only stand-in, appended to ``sys.path``
+#: without importing steps_mm
+WITH_TORCHVISION = f'''
+import importlib.util, sys
+if importlib.util.find_spec('torchvision') is None:
+    sys.path.append({osp.join(ROOT, 'steps_mm', 'torchvision_standin', 'site')!r})
+'''
+
+
+@pytest.mark.slow
+def test_custom_imports_in_a_user_mmpretrain_config(tmp_path):
+    """The README's user config, with mmpretrain's ImageNet recipe: plain
+    ``type='StepsConvNeXt'`` and ``custom_imports=dict(imports=['steps_mm'])``,
+    built by mmpretrain's own path (its tools/train.py: ``Config.fromfile``, then
+    ``Runner.from_cfg``), which imports mmpretrain only after steps_mm."""
+    user_cfg = tmp_path / 'my_convnext_in1k.py'
+    user_cfg.write_text(textwrap.dedent('''
+        _base_ = 'mmpretrain::convnext/convnext-tiny_32xb128_in1k.py'
+        custom_imports = dict(imports=['steps_mm'], allow_failed_imports=False)
+        model = dict(
+            backbone=dict(_delete_=True, type='StepsConvNeXt', arch='tiny',
+                          out_indices=[3], gap_before_final_norm=True))
+    '''))
+    out = run_python(WITH_TORCHVISION + textwrap.dedent(f'''
+        from mmengine.config import Config
+        from mmengine.runner import Runner
+        cfg = Config.fromfile({str(user_cfg)!r})
+        assert 'steps_mm' in sys.modules and 'mmpretrain' not in sys.modules
+        cfg.work_dir = {str(tmp_path / 'work')!r}
+        model = Runner.from_cfg(cfg).model
+        print(type(model).__module__, type(model.backbone).__module__)
+    '''), cwd=str(tmp_path))
+    assert out.split()[-2:] == ['mmpretrain.models.classifiers.image',
+                                'steps_mm.models.backbones.convnext']
+
+
+@pytest.mark.slow
+def test_import_after_mmpretrain_registers_there_and_imports_nothing_of_it():
+    out = run_python(WITH_TORCHVISION + textwrap.dedent('''
+        import mmpretrain.registry
+        before = set(sys.modules)
+        import steps_mm
+        new = sorted(m for m in set(sys.modules) - before
+                     if m.split('.')[0] in ('mmpretrain', 'torchvision'))
+        from mmpretrain.registry import MODELS, OPTIM_WRAPPERS
+        print('StepsConvNeXt' in MODELS.module_dict,
+              'AutoAmpOptimWrapper' in OPTIM_WRAPPERS.module_dict, new)
+    '''))
+    assert out.split()[-3:] == ['True', 'True', '[]']
 
 
 @pytest.mark.slow

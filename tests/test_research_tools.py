@@ -190,6 +190,7 @@ def test_runner_gives_the_same_results_in_processes_and_in_process():
                        cost=s + 1, name=f'job {s}') for s in range(3)]
     inline = runner.run_jobs(jobs, workers=1, quiet=True)
     pooled = runner.run_jobs(jobs, workers=2, quiet=True)
+    assert len(inline) == len(pooled) == len(jobs)
     assert all(torch.equal(a, b) for a, b in zip(inline, pooled))
     assert not torch.equal(inline[0], inline[1])  # the jobs did differ
 

@@ -10,7 +10,8 @@ from steps_mm.models import StepsImageClassifier, StepsResNet
 from steps_mm.models.blocks import BasicBlock, Bottleneck, ResNetBlock
 
 from backbone_checks import (assert_checkpointing_changes_nothing,
-                             assert_every_parameter_gets_a_gradient)
+                             assert_every_parameter_gets_a_gradient,
+                             assert_outputs_close)
 
 
 def num_params(module):
@@ -88,8 +89,7 @@ def test_sequential_layout_is_mmdet_resnet(depth):
     ours.load_state_dict(from_mmdet(ref.state_dict()))  # strict: every name maps
     x = torch.randn(2, 3, 65, 97)
     with torch.no_grad():
-        for a, b in zip(ref(x), ours(x)):
-            torch.testing.assert_close(a, b)
+        assert_outputs_close(ref(x), ours(x))
 
 
 def test_block_forward_adds_then_rectifies():
@@ -157,8 +157,7 @@ def test_drop_path_linear_over_all_blocks_and_off_in_eval():
     no_drop = StepsResNet(18).eval()
     no_drop.load_state_dict(model.state_dict())
     model.eval()
-    for a, b in zip(model(x), no_drop(x)):
-        torch.testing.assert_close(a, b)
+    assert_outputs_close(model(x), no_drop(x))
     model.train()
     no_drop.train()
     torch.manual_seed(1)

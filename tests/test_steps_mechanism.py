@@ -4,6 +4,7 @@ import torch
 import torch.nn as nn
 
 from steps_mm.models.steps import ResidualBlock, StepsStage, validate_spec
+from backbone_checks import paired
 
 
 class AffineBlock(ResidualBlock):
@@ -105,7 +106,7 @@ def test_checkpointing_gives_same_outputs_and_grads(parallel):
     plain(x).square().sum().backward()
     ckpt(x2).square().sum().backward()
     torch.testing.assert_close(x.grad, x2.grad)
-    for p, q in zip(plain.parameters(), ckpt.parameters()):
+    for p, q in paired(plain.parameters(), ckpt.parameters()):
         torch.testing.assert_close(p.grad, q.grad)
 
 

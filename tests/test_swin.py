@@ -11,7 +11,8 @@ from steps_mm.models.blocks import SwinBlock
 from steps_mm.models.blocks.swin import ShiftWindowMSA
 
 from backbone_checks import (assert_checkpointing_changes_nothing,
-                             assert_every_parameter_gets_a_gradient)
+                             assert_every_parameter_gets_a_gradient,
+                             assert_outputs_close)
 
 
 @pytest.fixture(autouse=True, scope='module')
@@ -108,8 +109,7 @@ def test_sequential_layout_is_mmseg_swin():
     ours.load_state_dict(ref.state_dict())
     x = torch.randn(1, 3, 65, 97)
     with torch.no_grad():
-        for a, b in zip(ours(x), ref(x)):
-            torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+        assert_outputs_close(ours(x), ref(x), atol=1e-5, rtol=1e-5)
 
 
 # ---- the backbone --------------------------------------------------------------------
@@ -184,8 +184,7 @@ def test_drop_path_linear_over_all_blocks_and_off_in_eval():
     no_drop.load_state_dict(model.state_dict())
     model.eval()
     with torch.no_grad():
-        for a, b in zip(model(x), no_drop(x)):
-            torch.testing.assert_close(a, b)
+        assert_outputs_close(model(x), no_drop(x))
         model.train()
         torch.manual_seed(1)
         assert not torch.allclose(model(x)[-1], no_drop(x)[-1])

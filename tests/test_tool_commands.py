@@ -92,7 +92,7 @@ def small(tool, argv):
                               ('--out', 'OUT')):
             argv = set_option(argv, option, value)
     elif tool == 'check_export.py':  # one model at one small size: every path still runs
-        for option, value in (('--models', 'convnext-t'), ('--sizes', '64x96'),
+        for option, value in (('--models', 'ConvNeXt-T'), ('--sizes', '64x96'),
                               ('--out', 'OUT')):
             argv = set_option(argv, option, value)
     elif tool in ('fidelity_table.py', 'model_table.py') and '--out' in argv:

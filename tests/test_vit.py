@@ -8,7 +8,8 @@ from steps_mm.models.backbones.vit import segment_spec
 from steps_mm.models.blocks import TransformerBlock
 
 from backbone_checks import (assert_checkpointing_changes_nothing,
-                             assert_every_parameter_gets_a_gradient)
+                             assert_every_parameter_gets_a_gradient,
+                             assert_outputs_close, paired)
 
 
 def num_params(module):
@@ -81,7 +82,7 @@ def test_block_outputs_are_trunk_states(out_indices):
         outs = model(x)
         whole = model.layers(tokens(model, x))
     torch.testing.assert_close(whole, states[-1])
-    for k, out in zip(model.out_indices, outs):
+    for k, out in paired(model.out_indices, outs):
         state = model.ln1(states[k]) if k == 23 else states[k]
         torch.testing.assert_close(out, state[:, 1:].transpose(1, 2).reshape(out.shape))
     # the parameter names do not depend on out_indices
@@ -101,7 +102,7 @@ def test_parallel_layout_outputs_partial_sums():
         outs = par(x)
         torch.testing.assert_close(par.layers(t), t + sum(branches))
     expected = [t + sum(branches[:3]), par.ln1(t + sum(branches))]
-    for out, state in zip(outs, expected):
+    for out, state in paired(outs, expected):
         torch.testing.assert_close(out, state[:, 1:].transpose(1, 2).reshape(out.shape))
 
 
@@ -119,8 +120,7 @@ def test_sequential_layout_is_mmseg_vit():
         for k, v in ref.state_dict().items()})
     with torch.no_grad():
         for x in (torch.randn(1, 3, 224, 224), torch.randn(2, 3, 65, 97)):
-            for a, b in zip(ref(x), ours(x)):
-                torch.testing.assert_close(a, b)
+            assert_outputs_close(ref(x), ours(x))
 
 
 def test_transformer_block_residual_is_exact():
@@ -223,8 +223,7 @@ def test_drop_path_linear_over_all_blocks_and_off_in_eval():
     no_drop = dense(arch='deit-tiny').eval()
     no_drop.load_state_dict(model.state_dict())
     model.eval()
-    for a, b in zip(model(x), no_drop(x)):
-        torch.testing.assert_close(a, b)
+    assert_outputs_close(model(x), no_drop(x))
     model.train()
     no_drop.train()
     torch.manual_seed(1)

@@ -3,11 +3,14 @@
 (TorchScript-based dynamo=False, and dynamo=True; run by onnxruntime),
 torch.export and torch.fx, against eager PyTorch, per model, layout and input size.
 
-    python tools/check_export.py [--models convnext-t swin-t resnet-50 deit-s]
+    python tools/check_export.py [--models ConvNeXt-T Swin-T ResNet-50 DeiT-S]
         [--layouts steps sequential] [--sizes 224x224 512x640]
         [--paths onnx-legacy onnx-dynamo torch.export fx] [--tol 1e-4] [--out DIR]
 
-Each run is one row, printed as it finishes (max |exported - eager| over all the
+``--models`` are baselines as ``steps_mm.models.named_backbones()`` names them
+(default: each family's default arch), each built in every ``--layouts`` with
+its family's ``several_outputs``. Each run is one row (``Steps-Swin-T`` in the
+steps layout), printed as it finishes (max |exported - eager| over all the
 backbone's outputs, random weights and input); a Markdown table follows, also
 written to DIR/export_check.md with export_check.json. Exits 1 when a difference
 exceeds --tol. The defaults (64 exports) took about 40 minutes on a loaded 2-core
@@ -18,18 +21,22 @@ import os
 import os.path as osp
 import sys
 
-#: name -> (backbone class in steps_mm.models, arguments)
-MODELS = {'convnext-t': ('StepsConvNeXt', dict(arch='tiny')),
-          'swin-t': ('StepsSwinTransformer', dict(arch='tiny')),
-          'resnet-50': ('StepsResNet', dict(depth=50)),
-          'deit-s': ('StepsViT', dict(arch='deit-small', out_indices=(3, 7, 11)))}
+
+def baselines() -> dict:
+    """Every family's baseline model names (``ConvNeXt-T``) -> (backbone class,
+    arch)."""
+    from steps_mm.models import BACKBONES
+    return {cls.model_name(arch): (cls, arch) for cls in BACKBONES
+            for arch in cls.arch_names}
 
 
 def parse_args():
     from steps_mm.export import PATHS
+    from steps_mm.models import BACKBONES
     from steps_mm.report import tool_parser
     parser = tool_parser(__doc__)
-    parser.add_argument('--models', nargs='+', choices=list(MODELS), default=list(MODELS))
+    parser.add_argument('--models', nargs='+', choices=list(baselines()),
+                        default=[cls.model_name(cls.default_arch()) for cls in BACKBONES])
     parser.add_argument('--layouts', nargs='+', default=['steps', 'sequential'])
     parser.add_argument('--sizes', nargs='+', default=['224x224', '512x640'],
                         help='HxW input sizes')
@@ -43,21 +50,22 @@ def main():
     args = parse_args()
     import torch
 
-    from steps_mm import models
     from steps_mm.export import export_errors
     from steps_mm.report import markdown_table
+    models = baselines()
     rows = []
     for size in args.sizes:
         h, w = map(int, size.split('x'))
-        for name in args.models:
+        for baseline in args.models:
             for layout in args.layouts:
                 torch.manual_seed(0)
-                backbone, kwargs = MODELS[name]
-                model = getattr(models, backbone)(layout=layout, **kwargs)
+                cls, arch = models[baseline]
+                model = cls(**{cls.arch_arg: arch}, layout=layout, **cls.several_outputs)
+                name = cls.model_name(arch, layout)
                 x = torch.randn(1, 3, h, w)
 
                 def progress(path, error, seconds):
-                    print(f'{name:10s} {layout:10s} {size:8s} {path:13s} '
+                    print(f'{name:16s} {layout:10s} {size:8s} {path:13s} '
                           f'{error:.2e}  ({seconds:.0f} s)', file=sys.stderr, flush=True)
 
                 errors = export_errors(model, x, args.paths, progress)

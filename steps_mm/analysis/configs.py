@@ -4,29 +4,9 @@ import copy
 import glob
 import importlib.util
 import os.path as osp
-import re
-from typing import List, Optional, Tuple
+from typing import List, Tuple
 
-_SCOPE = re.compile(r"""['"](mm[a-z]+)::""")
-_LOCAL_BASE = re.compile(r"""_base_\s*=\s*\[?\s*['"](\.{1,2}/[^'"]+)['"]""")
-
-
-def config_codebase(config: str) -> Optional[str]:
-    """The codebase (``mmdet``, ``mmseg``, ``mmpretrain``) whose ``::`` bases
-    ``config`` inherits, following local ``_base_`` files; read as text, so it
-    works when that codebase is not installed."""
-    seen = set()
-    while config and config not in seen:
-        seen.add(config)
-        with open(config) as f:
-            text = f.read()
-        found = _SCOPE.search(text)
-        if found:
-            return found.group(1)
-        base = _LOCAL_BASE.search(text)
-        config = osp.normpath(osp.join(osp.dirname(config), base.group(1))) \
-            if base else None
-    return None
+from ..registry import inherited_codebase
 
 
 def shipped_configs(root: str) -> Tuple[List[str], List[str]]:
@@ -35,7 +15,7 @@ def shipped_configs(root: str) -> Tuple[List[str], List[str]]:
     usable, skipped = [], []
     for path in sorted(glob.glob(osp.join(root, 'configs', '**', '*.py'),
                                  recursive=True)):
-        codebase = config_codebase(path)
+        codebase = inherited_codebase(path)
         if codebase and importlib.util.find_spec(codebase) is not None:
             usable.append(path)
         else:

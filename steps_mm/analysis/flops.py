@@ -28,7 +28,9 @@ from .counts import count_params
 #: the det/seg papers' input sizes, (H, W)
 DEFAULT_SHAPES = {'mmdet': (800, 1280), 'mmseg': (512, 2048), 'mmpretrain': (224, 224)}
 TABLE1_SHAPE = (224, 224)
-NUM_PROPOSALS, NUM_MASK_ROIS = 1000, 100  # mmdet's Mask R-CNN test budget
+# mmdet's Mask R-CNN test budget; its RoI head's forward takes the first 100 of
+# them through the mask head
+NUM_PROPOSALS = 1000
 
 #: ops with no multiply-accumulate under the papers' convention (fvcore's too):
 #: elementwise arithmetic and activations, reductions, comparisons, indexing and

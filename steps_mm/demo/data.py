@@ -66,7 +66,6 @@ def make_scene(rng, photos: List[np.ndarray], size: int, max_objects: int = 3,
     object sides are drawn from ``sides`` (fractions of ``size``)."""
     img = _random_crop(rng, photos[rng.integers(len(photos))], size).astype(np.float32)
     instances = []
-    occupied = np.zeros((size, size), bool)
     for _ in range(int(rng.integers(1, max_objects + 1))):
         label = int(rng.integers(len(CLASSES)))
         side = int(rng.integers(int(size * sides[0]), int(size * sides[1])))
@@ -77,7 +76,6 @@ def make_scene(rng, photos: List[np.ndarray], size: int, max_objects: int = 3,
         fill = 0.35 * texture.mean(2, keepdims=True) + 0.65 * tint
         img[mask] = fill[mask]
         instances.append([label, mask])
-        occupied |= mask
     for later in range(len(instances)):  # later objects occlude earlier ones
         for earlier in range(later):
             instances[earlier][1] = instances[earlier][1] & ~instances[later][1]

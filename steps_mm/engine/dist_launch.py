@@ -76,8 +76,8 @@ def main(argv=None) -> None:
     args = [config] + rest  # the cfg option goes last: its nargs='+' would eat CKPT
     if not torch.cuda.is_available():
         if os.environ.get('RANK', '0') == '0':
-            print('steps_mm.dist_launch: no GPU, so the gloo backend, DDP on CPU and '
-                  'BN instead of SyncBN', flush=True)
+            print('steps_mm.engine.dist_launch: no GPU, so the gloo backend, DDP on '
+                  'CPU and BN instead of SyncBN', flush=True)
         if not any('dist_cfg.backend' in a for a in rest):
             args += ['--cfg-options', 'env_cfg.dist_cfg.backend=gloo']
         _adapt_mmengine_for_cpu()

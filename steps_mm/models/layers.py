@@ -75,7 +75,7 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
     ``explicit_attention`` is on, or on CPU when the mask needs a gradient
     (Swin's bias table in training): there torch falls back to its unfused math
     kernel, which measured ~1.5x slower than the explicit matmuls below. mmengine
-    counts both paths alike (``steps_mm.analysis.flop_analyzer``).
+    counts both paths alike (``steps_mm.analysis.flops``).
     """
     fused = not _explicit and not (
         mask is not None and mask.requires_grad and torch.is_grad_enabled()

@@ -12,6 +12,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from ..models import model_name_of
 from . import twins
 from .workdir import Run, Session
 
@@ -81,17 +82,15 @@ class TaskTable:
 
 
 def model_name(cfg) -> str:
-    """``Steps-ConvNeXt-T`` / ``ConvNeXt-T``, ``DeiT-S``, ``ResNet-50`` from a
-    config's backbone; the layout decides the ``Steps-`` prefix."""
-    backbone = twins._plain(cfg)['model'].get('backbone', {})
-    family = re.sub(r'^Steps|Transformer$', '', str(backbone.get('type', '?')).split('.')[-1])
-    arch = str(backbone.get('arch', backbone.get('depth', '')))
-    if '-' in arch:  # 'deit-small': the arch names the family
-        prefix, arch = arch.split('-', 1)
-        family = {'deit': 'DeiT'}.get(prefix, prefix)
-    size = {'tiny': 'T', 'small': 'S', 'base': 'B', 'large': 'L'}.get(arch, arch)
-    name = f'{family}-{size}' if size else family
-    return f'Steps-{name}' if twins.layout(cfg) == twins.STEPS else name
+    """The tools' name of the config's backbone (``Steps-ConvNeXt-T`` /
+    ``ConvNeXt-T``, ``DeiT-S``, ``ResNet-50``: ``StepsBackbone.model_name``);
+    for another backbone or a custom arch, its type (and layout)."""
+    backbone = twins.backbone_of(cfg)
+    name = model_name_of(backbone)
+    if name is not None:
+        return name
+    kind, layout = str(backbone.get('type', '?')).split('.')[-1], twins.layout(cfg)
+    return f'{kind} ({layout})' if layout else kind
 
 
 def config_name(session: Session) -> str:

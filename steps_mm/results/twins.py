@@ -39,9 +39,14 @@ def _plain(cfg) -> Dict:
     return cfg.to_dict() if hasattr(cfg, 'to_dict') else dict(cfg)
 
 
+def backbone_of(cfg) -> Dict:
+    """The backbone section of a config's model (empty when it has none)."""
+    return _plain(cfg)['model'].get('backbone', {})
+
+
 def layout(cfg) -> Optional[str]:
     """``'steps'`` / ``'sequential'`` for a steps_mm backbone, else None."""
-    backbone = _plain(cfg)['model'].get('backbone', {})
+    backbone = backbone_of(cfg)
     if 'Steps' not in str(backbone.get('type', '')):
         return None
     return backbone.get('layout', STEPS)
@@ -66,7 +71,7 @@ def twin_key(cfg) -> str:
 def init_kind(cfg) -> str:
     """Where the backbone's weights come from: ``scratch``, ``stock weights`` (a
     URL) or ``own pretraining`` (a local checkpoint, e.g. an ImageNet run)."""
-    init = _plain(cfg)['model'].get('backbone', {}).get('init_cfg')
+    init = backbone_of(cfg).get('init_cfg')
     if not init or not init.get('checkpoint'):
         return 'scratch'
     return 'stock weights' if '://' in str(init['checkpoint']) else 'own pretraining'

@@ -1,4 +1,4 @@
-from typing import Dict
+from typing import Dict, Optional
 
 from .base import StepsBackbone
 from .convnext import StepsConvNeXt
@@ -18,5 +18,19 @@ def named_backbones() -> Dict[str, dict]:
     return {name: cfg for cls in BACKBONES for name, cfg in cls.named_models().items()}
 
 
-__all__ = ['BACKBONES', 'FAMILIES', 'StepsBackbone', 'named_backbones'] + \
+def model_name_of(backbone: dict) -> Optional[str]:
+    """The tools' name (``Steps-Swin-T``, ``Swin-T``) of the model a backbone
+    config builds; None for another backbone type or a custom arch."""
+    kind = str(backbone.get('type', '')).split('.')[-1]  # 'steps_mm.StepsViT'
+    cls = next((c for c in BACKBONES if c.__name__ == kind), None)
+    if cls is None:
+        return None
+    arch = backbone.get(cls.arch_arg, cls.default_arch())
+    if not isinstance(arch, (str, int)) or arch not in cls.arch_names:
+        return None
+    return cls.model_name(arch, backbone.get('layout', 'steps'))
+
+
+__all__ = ['BACKBONES', 'FAMILIES', 'StepsBackbone', 'model_name_of',
+           'named_backbones'] + \
     [b.__name__ for b in BACKBONES]

@@ -7,6 +7,7 @@ import json
 from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import torch
+import torch.nn as nn
 from mmengine.model import BaseModule
 
 from ..pretrained import init_pretrained
@@ -44,6 +45,9 @@ class StepsBackbone(BaseModule):
     #: the arguments that make every output one (B, C) vector, as an image
     #: classifier's head needs (outputs are NCHW maps by default)
     classification_output = dict(gap_before_final_norm=True)
+    #: the arguments that give several outputs, for checks over all of them
+    #: (``tools/check_export.py``); by default one per stage
+    several_outputs: dict = {}
     #: the keys a custom arch dict must have, beyond ``steps``
     arch_keys = ('channels', 'depths')
 
@@ -190,20 +194,48 @@ class StepsBackbone(BaseModule):
             raise ValueError(f'{what} {list(indices)} name the same output twice')
         return sorted(out)
 
-    # ---- freezing ------------------------------------------------------------
+    # ---- outputs and freezing ------------------------------------------------
+    def set_outputs(self, num: int, out_indices: Union[int, Sequence[int], None],
+                    frozen_stages: int, what: str = 'out_indices') -> None:
+        """Validate and set ``out_indices`` (of ``num`` possible outputs; None:
+        all) and ``frozen_stages`` (``-1`` .. ``num``)."""
+        self.out_indices = self.normalize_indices(
+            range(num) if out_indices is None else out_indices, num, what)
+        if not -1 <= frozen_stages <= num:
+            raise ValueError(f'frozen_stages must be in [-1, {num}], '
+                             f'got {frozen_stages}')
+        self.frozen_stages = frozen_stages
+
+    def set_stage_outputs(self, num_stages: int,
+                          out_indices: Union[int, Sequence[int], None],
+                          frozen_stages: int, gap_before_final_norm: bool) -> None:
+        """``set_outputs`` for a hierarchical backbone: one output per stage, of the
+        arch's channels, at strides 4, 8, 16, ..., pooled to a vector where
+        ``gap_before_final_norm``."""
+        self.stage_channels = list(self.arch['channels'])
+        self.stage_strides = [4 * 2 ** i for i in range(num_stages)]
+        self.gap_before_final_norm = gap_before_final_norm
+        self.set_outputs(num_stages, out_indices, frozen_stages)
+
     def frozen_modules(self) -> list:
-        """Modules frozen by ``frozen_stages``; families override."""
+        """The modules (and parameters outside them) that ``frozen_stages``
+        freezes; families override."""
         return []
 
-    def _freeze(self):
-        for module in self.frozen_modules():
-            module.eval()
-            for param in module.parameters():
+    def apply_freezing(self):
+        """Freeze ``frozen_modules()``: the constructor's last step, and again
+        after every ``.train()``."""
+        for frozen in self.frozen_modules():
+            if isinstance(frozen, nn.Parameter):
+                frozen.requires_grad_(False)
+                continue
+            frozen.eval()
+            for param in frozen.parameters():
                 param.requires_grad = False
 
     def train(self, mode: bool = True):
         super().train(mode)
-        self._freeze()  # frozen modules stay in eval mode (BN, dropout)
+        self.apply_freezing()  # frozen modules stay in eval mode (BN, dropout)
         return self
 
     # ---- pretrained weights ----------------------------------------------------

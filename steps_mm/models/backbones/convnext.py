@@ -13,7 +13,7 @@ from ..layers import LayerNorm2d
 from ..pretrained.layouts import DROP, Layout, Rule, W, final_norm
 from .base import StepsBackbone, dense_outputs
 
-# Spec section 1, "Steps-ConvNeXt": Steps-Swin widths, per-stage compute parity.
+# Steps-ConvNeXt: Steps-Swin widths, per-stage compute parity.
 _STEPS_T_STAGE4 = [(192, 4), (272, 2), (384, 2), (544, 2), (768, 1)]
 
 
@@ -101,15 +101,8 @@ class StepsConvNeXt(StepsBackbone):
                              val=1., bias=0.)]
         super().__init__(arch, layout, with_cp, init_cfg, compile)
         specs = self.stage_specs()
-        self.stage_channels = list(self.arch['channels'])
-        self.stage_strides = [4 * 2 ** i for i in range(len(specs))]
-        self.out_indices = self.normalize_indices(
-            range(len(specs)) if out_indices is None else out_indices, len(specs))
-        self.gap_before_final_norm = gap_before_final_norm
-        if not -1 <= frozen_stages <= len(specs):
-            raise ValueError(f'frozen_stages must be in [-1, {len(specs)}], '
-                             f'got {frozen_stages}')
-        self.frozen_stages = frozen_stages
+        self.set_stage_outputs(len(specs), out_indices, frozen_stages,
+                               gap_before_final_norm)
 
         channels = self.stage_channels
         self.downsample_layers = nn.ModuleList([nn.Sequential(
@@ -130,7 +123,7 @@ class StepsConvNeXt(StepsBackbone):
                             if not gap_before_final_norm
                             else nn.LayerNorm(channels[i], eps=1e-6))
         self.use_channels_last(channels_last)
-        self._freeze()
+        self.apply_freezing()
 
     def depth_units(self):
         yield 'stem', 0, 'downsample_layers.0'

@@ -23,7 +23,7 @@ def _widths_times(spec, factor):
     return [(width * factor, depth) for width, depth in spec]
 
 
-# Spec section 1, "Steps-ResNet": the widths are the base width of the block
+# Steps-ResNet: the widths are the base width of the block
 # (its I/O width for basic blocks, the bottleneck width for ResNet-50, whose
 # step widths are 4x these I/O widths: 256, 360, 512, 724, 1024 in stage 3).
 _STEPS_18 = [[(64, 1)], [(128, 1)],
@@ -121,15 +121,9 @@ class StepsResNet(StepsBackbone):
         self.depth = depth
         self.zero_init_residual = zero_init_residual
         specs = self.stage_specs()
-        self.stage_channels = list(self.arch['channels'])
-        self.stage_strides = [4 * 2 ** i for i in range(len(specs))]
-        self.out_indices = self.normalize_indices(out_indices, len(specs))
-        self.gap_before_final_norm = gap_before_final_norm
+        self.set_stage_outputs(len(specs), out_indices, frozen_stages,
+                               gap_before_final_norm)
         self.norm_eval = norm_eval
-        if not -1 <= frozen_stages <= len(specs):
-            raise ValueError(f'frozen_stages must be in [-1, {len(specs)}], '
-                             f'got {frozen_stages}')
-        self.frozen_stages = frozen_stages
 
         stem = self.stem_channels
         self.conv1 = nn.Conv2d(in_channels, stem, 7, stride=2, padding=3, bias=False)
@@ -154,7 +148,7 @@ class StepsResNet(StepsBackbone):
                     w, w, drop_path_rate=r[k], norm_cfg=norm_cfg)))
             in_width = width
         self.use_channels_last(channels_last)
-        self._freeze()
+        self.apply_freezing()
 
     def init_weights(self):
         super().init_weights()

@@ -17,7 +17,8 @@ from ..steps import StepSpec
 from ..utils.embed import resize_relative_position_bias_table
 from .base import StepsBackbone, dense_outputs, heads_problem
 
-# Spec section 1, "Steps-Swin". ``heads`` maps every step width to its heads.
+# Steps-Swin: each stage's steps keep sum_i D_i * C_i^2 equal to Swin's stage
+# (compute parity; docs/models.md). ``heads`` maps every step width to its heads.
 _T_HEADS = {96: 3, 192: 6, 272: 8, 384: 12, 544: 16, 768: 24}
 _B_HEADS = {128: 4, 256: 8, 360: 12, 512: 16, 720: 24, 1024: 32}
 _STEPS_T_STAGE4 = [(192, 4), (272, 2), (384, 2), (544, 2), (768, 0)]
@@ -181,15 +182,8 @@ class StepsSwinTransformer(StepsBackbone):
             raise ValueError(f'{type(self).__name__}: arch heads must map each step '
                              f'width to its heads, e.g. {_T_HEADS}, got {heads!r}')
         specs = self.stage_specs(check_width=lambda width: heads_problem(heads, width))
-        self.stage_channels = list(self.arch['channels'])
-        self.stage_strides = [4 * 2 ** i for i in range(len(specs))]
-        self.out_indices = self.normalize_indices(
-            range(len(specs)) if out_indices is None else out_indices, len(specs))
-        self.gap_before_final_norm = gap_before_final_norm
-        if not -1 <= frozen_stages <= len(specs):
-            raise ValueError(f'frozen_stages must be in [-1, {len(specs)}], '
-                             f'got {frozen_stages}')
-        self.frozen_stages = frozen_stages
+        self.set_stage_outputs(len(specs), out_indices, frozen_stages,
+                               gap_before_final_norm)
 
         channels = self.stage_channels
         self.patch_embed = PatchEmbed(in_channels, channels[0])
@@ -208,7 +202,7 @@ class StepsSwinTransformer(StepsBackbone):
                 self.build_stage(spec, block, channel_dim=-1), downsample))
         for i in self.out_indices:
             self.add_module(f'norm{i}', nn.LayerNorm(channels[i]))
-        self._freeze()
+        self.apply_freezing()
 
     def depth_units(self):
         yield 'stem', 0, 'patch_embed'

@@ -101,7 +101,10 @@ class StepsViT(StepsBackbone):
     arch_keys = ('channels', 'depths', 'heads')
     OUT_TYPES = ('featmap', 'cls_token')
     classification_output = dict(out_type='cls_token')
-    # Spec section 1, "Steps-DeiT". ``heads`` maps every step width to its heads.
+    # in the Steps layout these blocks are in the first, narrower step: the
+    # outputs append the channels no step has processed yet
+    several_outputs = dict(out_indices=(3, 7, 11))
+    # Steps-DeiT: ``heads`` maps every step width to its heads.
     arch_settings = {
         'deit-tiny': dict(channels=[192], depths=[12], heads={96: 2, 136: 2, 192: 3},
                           steps=[[(96, 12), (136, 6), (192, 6)]]),
@@ -130,17 +133,13 @@ class StepsViT(StepsBackbone):
                              f'have one entry, got {self.arch["channels"]}')
         spec, self.embed_dims = specs[0], specs[0][-1][0]
         self.num_blocks = sum(depth for _, depth in spec)
-        self.out_indices = self.normalize_indices(
-            out_indices, self.num_blocks, 'out_indices (block indices)')
+        self.set_outputs(self.num_blocks, out_indices, frozen_stages,
+                         'out_indices (block indices)')
         self.final_norm = final_norm
         if out_type not in self.OUT_TYPES:
             raise ValueError(f'StepsViT: out_type must be one of {self.OUT_TYPES}, '
                              f'got {out_type!r}')
         self.out_type = out_type
-        if not -1 <= frozen_stages <= self.num_blocks:
-            raise ValueError(f'frozen_stages must be in [-1, {self.num_blocks}], '
-                             f'got {frozen_stages}')
-        self.frozen_stages = frozen_stages
 
         C = self.embed_dims
         img_size = (img_size, img_size) if isinstance(img_size, int) else tuple(img_size)
@@ -166,7 +165,7 @@ class StepsViT(StepsBackbone):
             for start, stop in zip([0] + [k + 1 for k in self.out_indices[:-1]],
                                    [k + 1 for k in self.out_indices]))
         self.register_load_state_dict_pre_hook(resize_loaded_pos_embed)
-        self._freeze()
+        self.apply_freezing()
 
     # ---- options -------------------------------------------------------------
     def resize_loaded(self, name: str, value: torch.Tensor,
@@ -187,13 +186,8 @@ class StepsViT(StepsBackbone):
             return []
         k = self.frozen_stages
         tail = [self.ln1] if k == self.num_blocks else []
-        return [self.patch_embed, *list(self.layers)[:k], *tail]
-
-    def _freeze(self):
-        super()._freeze()
-        if self.frozen_stages >= 0:
-            self.cls_token.requires_grad_(False)
-            self.pos_embed.requires_grad_(False)
+        return [self.patch_embed, self.cls_token, self.pos_embed,
+                *list(self.layers)[:k], *tail]
 
     @property
     def feature_info(self):
