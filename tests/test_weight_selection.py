@@ -64,7 +64,7 @@ BLOCKS = {
     'swin': {'stages.{}.blocks.{}'.format(*s.split('.')):
              ('stages.{}.blocks.{}'.format(*t.split('.')), w)
              for s, (t, w) in HIER_BLOCKS.items()},
-    'vit': {f'layers.{k}': (f'layers.{t}', w) for k, (t, w) in
+    'deit': {f'layers.{k}': (f'layers.{t}', w) for k, (t, w) in
             enumerate(zip([0, 2, 3, 1, 3, 1, 3], [16, 16, 16, 24, 24, 32, 32]))},
     'resnet': {f'stages.{s}': (f'stages.{t}', w) for s, t, w in (
         ('2.0', '2.0', 32), ('2.1', '2.2', 32), ('2.2', '2.1', 48), ('2.3', '2.0', 64),
@@ -74,7 +74,7 @@ BLOCKS = {
 
 def stage_width(family, name):
     """The twin's width at the tensor ``name``."""
-    if family == 'vit':
+    if family == 'deit':
         return VIT['channels'][0]
     arch = TinyResNet.arch_settings['tiny'] if family == 'resnet' else HIER
     return arch['channels'][int(name.split('.')[1])]
@@ -88,7 +88,7 @@ def build(family, layout, **kw):
     if family == 'swin':
         return StepsSwinTransformer(dict(HIER, heads=HEADS), layout, window_size=2,
                                     **kw)
-    if family == 'vit':  # out_indices count the Steps model's 7 blocks
+    if family == 'deit':  # out_indices count the Steps model's 7 blocks
         out = (2, 6) if layout == 'steps' else -1
         return StepsViT(VIT, layout, img_size=32, patch_size=8, out_indices=out, **kw)
     return TinyResNet('tiny', layout, **kw)
@@ -104,7 +104,7 @@ def twin_of(family):
 
 def checkpoint(family, layout, twin):
     """``twin`` written in ``layout``."""
-    depths = VIT['depths'] if family == 'vit' else HIER['depths']
+    depths = VIT['depths'] if family == 'deit' else HIER['depths']
     writers = {
         ('convnext', 'official'): lambda: {'model': written(
             twin, convnext_official(depths))},
@@ -113,8 +113,8 @@ def checkpoint(family, layout, twin):
             twin, swin_pairs(depths, timm=False), swin_transform)},
         ('swin', 'timm'): lambda: written(twin, swin_pairs(depths, timm=True),
                                           swin_transform),
-        ('vit', 'official'): lambda: {'model': written(twin, vit_timm(depths[0]))},
-        ('vit', 'mmseg'): lambda: written(twin, vit_mmseg(depths[0])),
+        ('deit', 'official'): lambda: {'model': written(twin, vit_timm(depths[0]))},
+        ('deit', 'mmseg'): lambda: written(twin, vit_mmseg(depths[0])),
         ('resnet', 'torchvision'): lambda: written(twin, resnet_torchvision(twin)),
     }
     if layout == 'mmpretrain':
@@ -124,7 +124,7 @@ def checkpoint(family, layout, twin):
 
 LAYOUTS = [('convnext', 'official'), ('convnext', 'timm'), ('convnext', 'mmpretrain'),
            ('swin', 'official'), ('swin', 'timm'), ('swin', 'mmpretrain'),
-           ('vit', 'official'), ('vit', 'mmseg'), ('vit', 'mmpretrain'),
+           ('deit', 'official'), ('deit', 'mmseg'), ('deit', 'mmpretrain'),
            ('resnet', 'torchvision'), ('resnet', 'mmpretrain')]
 
 
@@ -139,7 +139,7 @@ def heads_of(family, name, width):
     """Attention heads of a qkv/proj tensor at ``width``, or None."""
     if family == 'swin' and '.attn.w_msa.' in name and 'relative' not in name:
         return HEADS[width]
-    if family == 'vit' and '.attn.' in name:
+    if family == 'deit' and '.attn.' in name:
         return VIT['heads'][width]
     return None
 
@@ -244,8 +244,8 @@ def test_attention_keeps_whole_heads():
         torch.testing.assert_close(ours(x), want)
 
     torch.manual_seed(0)
-    twin = randomized(build('vit', 'sequential'))
-    model = build('vit', 'steps')
+    twin = randomized(build('deit', 'sequential'))
+    model = build('deit', 'steps')
     model.load_state_dict(select_state_dict(model, twin.state_dict()).state,
                           strict=False)
     ours, theirs = model.layers[0].attn, twin.layers[0].attn  # 16/2 heads, 32/4
@@ -374,12 +374,12 @@ def test_init_cfg_from_a_twin_classifier_checkpoint(tmp_path):
 
 
 def test_mmengine_initialize_runs_the_registered_initialiser(tmp_path):
-    twin = twin_of('vit')
-    path = save(tmp_path, checkpoint('vit', 'official', twin))
-    model = build('vit', 'steps')
+    twin = twin_of('deit')
+    path = save(tmp_path, checkpoint('deit', 'official', twin))
+    model = build('deit', 'steps')
     before = {k: v.clone() for k, v in model.state_dict().items()}
     initialize(model, dict(type='SelectFromTwin', checkpoint=path))
-    check_selected('vit', model, before, twin.state_dict())
+    check_selected('deit', model, before, twin.state_dict())
     with pytest.raises(TypeError, match='initialises a Steps backbone, not a Linear'):
         initialize(torch.nn.Linear(2, 2), dict(type='SelectFromTwin', checkpoint=path))
 

@@ -115,7 +115,7 @@ def _listdir(path):
 def dataset_name(cfg) -> str:
     """The paper's dataset when the run's test data is it (by dataset class and
     class count), else the dataset class and where it was read from."""
-    plain = twins._plain(cfg)
+    plain = twins.plain_config(cfg)
     scope = plain.get('default_scope')
     dataset = (plain.get('test_dataloader') or {}).get('dataset', {})
     kind = str(dataset.get('type', '?')).split('.')[-1]
@@ -235,11 +235,11 @@ def seed_groups(table: TaskTable) -> List[List[PairResult]]:
     """Pairs of the same twins and recipe but another seed, grouped."""
     groups: Dict[str, List[PairResult]] = OrderedDict()
     for p in table.pairs:
-        cfg = dict(twins._plain(p.steps.run.config))
+        cfg = dict(twins.plain_config(p.steps.run.config))
         cfg.pop('randomness', None)
         groups.setdefault(twins.twin_key(cfg), []).append(p)
     return list(groups.values())
 
 
 def seed_of(result: RunResult):
-    return (twins._plain(result.run.config).get('randomness') or {}).get('seed')
+    return (twins.plain_config(result.run.config).get('randomness') or {}).get('seed')

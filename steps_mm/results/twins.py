@@ -35,13 +35,13 @@ def _canonical(value) -> str:
     return json.dumps(value, sort_keys=True, default=str)
 
 
-def _plain(cfg) -> Dict:
+def plain_config(cfg) -> Dict:
     return cfg.to_dict() if hasattr(cfg, 'to_dict') else dict(cfg)
 
 
 def backbone_of(cfg) -> Dict:
     """The backbone section of a config's model (empty when it has none)."""
-    return _plain(cfg)['model'].get('backbone', {})
+    return plain_config(cfg)['model'].get('backbone', {})
 
 
 def layout(cfg) -> Optional[str]:
@@ -54,16 +54,16 @@ def layout(cfg) -> Optional[str]:
 
 def model_key(cfg) -> str:
     """The model of ``cfg`` without what depends on the layout: equal for twins."""
-    model = dict(_plain(cfg)['model'])
+    model = dict(plain_config(cfg)['model'])
     model['backbone'] = {k: v for k, v in model.get('backbone', {}).items()
                          if k not in LAYOUT_KEYS}
-    return _canonical(dict(scope=_plain(cfg).get('default_scope'), model=model))
+    return _canonical(dict(scope=plain_config(cfg).get('default_scope'), model=model))
 
 
 def twin_key(cfg) -> str:
     """The model without the layout's keys and the recipe: equal for twins
     trained like for like (same schedule, optimizer, data, seed)."""
-    plain = _plain(cfg)
+    plain = plain_config(cfg)
     return _canonical(dict(model=json.loads(model_key(cfg)),
                            **{k: plain.get(k) for k in RECIPE_SECTIONS}))
 
@@ -80,7 +80,7 @@ def init_kind(cfg) -> str:
 def differences(steps_cfg, baseline_cfg) -> List[str]:
     """What differs between two twins beyond the layout, as
     ``'<what> (<section>)'`` lines; empty for a like-for-like pair."""
-    a, b = _plain(steps_cfg), _plain(baseline_cfg)
+    a, b = plain_config(steps_cfg), plain_config(baseline_cfg)
     found = []
     for section, what in RECIPE_SECTIONS.items():
         if _canonical(a.get(section)) != _canonical(b.get(section)):
