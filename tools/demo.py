@@ -110,6 +110,10 @@ def main():
                                            'work_dirs/demo_compare')
     parser.add_argument('--only', choices=('det', 'seg'), help='pretrain, then one stage')
     parser.add_argument('--pretrain-epochs', type=int, default=Recipe.pretrain_epochs)
+    parser.add_argument('--det-iters', type=int, default=Recipe.det_iters,
+                        help='Mask R-CNN fine-tuning iterations (a longer schedule: 540)')
+    parser.add_argument('--seg-iters', type=int, default=Recipe.seg_iters,
+                        help='UperNet fine-tuning iterations (a longer schedule: 180)')
     parser.add_argument('--compare-scratch', action='store_true',
                         help='also fine-tune from scratch, the same iterations')
     parser.add_argument('--compare', action='store_true',
@@ -133,7 +137,11 @@ def main():
         ROOT, 'work_dirs', 'demo_compare' if args.compare else 'demo'))
     os.makedirs(work_dir, exist_ok=True)
     start = time.time()
-    recipe = Recipe(pretrain_epochs=args.pretrain_epochs)
+    for option in ('pretrain_epochs', 'det_iters', 'seg_iters'):
+        if getattr(args, option) < 1:
+            parser.error(f"--{option.replace('_', '-')} must be at least 1")
+    recipe = Recipe(pretrain_epochs=args.pretrain_epochs, det_iters=args.det_iters,
+                    seg_iters=args.seg_iters)
     data_dir = build_data(work_dir, recipe)
     try:
         (compare if args.compare else main_job)(args, recipe, work_dir, data_dir, start)
