@@ -95,7 +95,7 @@ def build(result: Comparison, resamples: int = 1000) -> Comparison:
 def per_seed(result: Comparison) -> List[Dict]:
     """``[{seed, <model>: {column: {value, images}}}]`` from the tables."""
     from ..results.intervals import read_image_scores
-    from ..results.report import seed_of
+    from ..results.tables import seed_of
     rows: Dict[int, Dict] = {}
     for table in result.tables:
         for pair in table.pairs:

@@ -346,7 +346,7 @@ def group_intervals(group, resamples: int = 1000, level: float = LEVEL) -> List[
 
 def attach(tables, resamples: int = 1000, level: float = LEVEL):
     """Fill each table's ``intervals`` (one list per comparison)."""
-    from .report import seed_groups
+    from .tables import seed_groups
     for table in tables:
         table.intervals = [group_intervals(g, resamples, level) for g in seed_groups(table)]
     return tables

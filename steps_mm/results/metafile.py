@@ -18,7 +18,7 @@ import os.path as osp
 from typing import Dict, List, Optional
 
 from ..analysis import model_index as index
-from .report import TASKS, RunResult, TaskTable, is_paper_dataset
+from .tables import TASKS, RunResult, TaskTable, is_paper_dataset
 from .workdir import ResultsError
 
 #: our table columns -> the metric names of OpenMMLab's metafiles

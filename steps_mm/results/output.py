@@ -7,7 +7,7 @@ import os.path as osp
 from typing import Dict, List, Optional
 
 from ..report import markdown_table, mean_std
-from .report import SPEED, PairResult, RunResult, TaskTable, seed_groups, seed_of
+from .tables import SPEED, PairResult, RunResult, TaskTable, seed_groups, seed_of
 
 HEADERS = {'params': 'params (M)', 'flops': 'GMACs'}
 
