@@ -26,6 +26,7 @@ setup(
     install_requires=[
         requirement('torch'),
         'numpy',
+        'scipy',  # Student's t of the compare intervals
         requirement('mmengine'),
         requirement('mmcv'),
     ],
