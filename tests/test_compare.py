@@ -60,3 +60,11 @@ def test_compare_options_need_compare(argv):
                           capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert done.returncode == 2
     assert f'{argv[0]} needs --compare' in done.stderr
+
+
+def test_reuse_names_the_run_it_cannot_find(tmp_path):
+    from steps_mm.demo.compare import read_compare
+    (tmp_path / 'seed0' / 'steps' / 'pretrain').mkdir(parents=True)
+    with pytest.raises(FileNotFoundError, match=r'Steps-ResNet-50 \(seed 0\) in .*'
+                       r'seed0/steps/det: run --compare --model resnet-50'):
+        read_compare('resnet-50', str(tmp_path), Recipe(), [0])

@@ -81,8 +81,11 @@ def compare(args, recipe: Recipe, work_dir: str, data_dir: str, start: float):
     from steps_mm import results
     from steps_mm.demo import compare as side_by_side
     stages = (args.only, ) if args.only else ('det', 'seg')
-    result = side_by_side.run_compare(args.model, data_dir, work_dir, recipe, args.seeds,
-                                      stages, parallel=not args.serial)
+    if args.reuse:
+        result = side_by_side.read_compare(args.model, work_dir, recipe, args.seeds, stages)
+    else:
+        result = side_by_side.run_compare(args.model, data_dir, work_dir, recipe,
+                                          args.seeds, stages, parallel=not args.serial)
     panels = {TITLES[s]: {} for s in ('pretrain', ) + stages}
     for model in result.models:
         for seed, job_dirs in result.job_dirs[model.name].items():
@@ -94,7 +97,11 @@ def compare(args, recipe: Recipe, work_dir: str, data_dir: str, start: float):
     print('[demo] bootstrapping the deltas over seeds and validation images', flush=True)
     side_by_side.build(result)
     paths = results.write(result.tables, osp.join(work_dir, 'results'), recipe.flops_shapes())
-    data = side_by_side.summary(result, 'python tools/demo.py ' + ' '.join(sys.argv[1:]))
+    command = 'python tools/demo.py ' + ' '.join(sys.argv[1:])
+    data = side_by_side.summary(result, command)
+    if args.reuse:  # the training run's own command and wall time, where written
+        data.update(side_by_side.training_run(out_dir, args.model, args.seeds),
+                    summarized_by=command)
     written = side_by_side.write_summary(data, out_dir, args.model)
     models = ' against '.join(m.name for m in result.models)
     print(f'\n[demo] {models}, seeds {args.seeds} (total {time.time() - start:.0f}s; '
@@ -125,12 +132,16 @@ def main():
     parser.add_argument('--serial', action='store_true',
                         help='with --compare: one model after the other, all threads '
                              'each (default: both at once, one thread each)')
+    parser.add_argument('--reuse', action='store_true',
+                        help='with --compare: summarise the finished runs of an earlier '
+                             '--compare in --work-dir (same --model, --seeds, --only and '
+                             'schedule) again, training nothing')
     parser.add_argument('--out', help='with --compare: where the per-seed JSON and the '
                                       'plots go (default WORK_DIR/results)')
     args = parser.parse_args()
     if args.compare and args.compare_scratch:
         parser.error('--compare and --compare-scratch are separate runs')
-    for option in ('model', 'seeds', 'serial', 'out'):
+    for option in ('model', 'seeds', 'serial', 'reuse', 'out'):
         if getattr(args, option) != parser.get_default(option) and not args.compare:
             parser.error(f'--{option} needs --compare')
     work_dir = osp.abspath(args.work_dir or osp.join(

@@ -4,10 +4,11 @@ per seed, and what the deltas can tell.
 ``run_compare`` trains both twins of ``chain.PAIRS[name]`` with the same recipe
 and seeds (side by side, one CPU thread each, when ``parallel``), then reads the
 finished runs back with ``steps_mm.results``: the paper's tables (mean ± std over
-seeds), the bootstrap interval of each Steps-minus-twin delta and its verdict
+seeds), the interval of each Steps-minus-twin delta and its verdict
 (``steps_mm.results.intervals``). ``write_summary`` keeps the per-seed figures
 (with the number of validation images behind each) as JSON and plots them.
 """
+import json
 import os.path as osp
 import threading
 import time
@@ -50,8 +51,7 @@ def run_compare(name: str, data_dir: str, work_dir: str, recipe: Recipe,
 
     def chain(model, seed):
         try:
-            runs = run_chain(model, data_dir, osp.join(work_dir, f'seed{seed}',
-                                                       side_of(model, name)),
+            runs = run_chain(model, data_dir, chain_dir(work_dir, name, model, seed),
                              recipe, seed=seed, stages=stages,
                              echo=lambda line: echo(f'[{model.name}] {line}'),
                              threads=1 if parallel else None)
@@ -78,6 +78,31 @@ def run_compare(name: str, data_dir: str, work_dir: str, recipe: Recipe,
 
 def side_of(model, name: str) -> str:
     return 'steps' if model is PAIRS[name][0] else 'baseline'
+
+
+def chain_dir(work_dir: str, name: str, model, seed: int) -> str:
+    """Where ``run_compare`` runs ``model``'s chain for ``seed``."""
+    return osp.join(work_dir, f'seed{seed}', side_of(model, name))
+
+
+def read_compare(name: str, work_dir: str, recipe: Recipe, seeds: Sequence[int] = (0, ),
+                 stages=('det', 'seg')) -> Comparison:
+    """The finished runs of an earlier ``run_compare`` in ``work_dir``, to
+    summarise them again without training (``build``, ``summary``)."""
+    if name not in PAIRS:
+        raise ValueError(f'no comparison {name!r}; choose one of {sorted(PAIRS)}')
+    result = Comparison(name, list(seeds), recipe)
+    for model in result.models:
+        for seed in seeds:
+            dirs = [osp.join(chain_dir(work_dir, name, model, seed), stage)
+                    for stage in ('pretrain', ) + tuple(stages)]
+            for job_dir in dirs:
+                if not osp.isdir(job_dir):
+                    raise FileNotFoundError(
+                        f'no run of {model.name} (seed {seed}) in {job_dir}: run '
+                        f'--compare --model {name} with these --seeds and --work-dir first')
+            result.job_dirs.setdefault(model.name, {})[seed] = dirs
+    return result
 
 
 def build(result: Comparison, resamples: int = 1000) -> Comparison:
@@ -155,6 +180,19 @@ def verdict_table(data: Dict) -> str:
         table += ('\n\nOne seed: the interval covers the validation images only, not '
                   'what another seed moves; run several --seeds.')
     return table
+
+
+def training_run(out_dir: str, stem: str, seeds: Sequence[int]) -> Dict:
+    """The command and wall time that ``<stem>.json`` in ``out_dir`` records for
+    the same seeds (empty when there is none): a summary made again keeps them."""
+    path = osp.join(out_dir, f'{stem}.json')
+    if not osp.exists(path):
+        return {}
+    with open(path) as f:
+        earlier = json.load(f)
+    if earlier.get('seeds') != list(seeds):
+        return {}
+    return {k: earlier[k] for k in ('command', 'wall_seconds') if k in earlier}
 
 
 def write_summary(data: Dict, out_dir: str, stem: str) -> Dict[str, str]:
