@@ -151,8 +151,11 @@ def main():
     for option in ('pretrain_epochs', 'det_iters', 'seg_iters'):
         if getattr(args, option) < 1:
             parser.error(f"--{option.replace('_', '-')} must be at least 1")
+    # the main job shows the chain working: a quarter of the validation images
+    # (their test costs) is enough there; a comparison needs them all
+    sizes = {} if args.compare else dict(num_val=32, cls_val=16)
     recipe = Recipe(pretrain_epochs=args.pretrain_epochs, det_iters=args.det_iters,
-                    seg_iters=args.seg_iters)
+                    seg_iters=args.seg_iters, **sizes)
     data_dir = build_data(work_dir, recipe)
     try:
         (compare if args.compare else main_job)(args, recipe, work_dir, data_dir, start)
