@@ -119,6 +119,8 @@ def main():
     parser.add_argument('--pretrain-epochs', type=int, default=Recipe.pretrain_epochs)
     parser.add_argument('--det-iters', type=int, default=Recipe.det_iters,
                         help='Mask R-CNN fine-tuning iterations (a longer schedule: 540)')
+    parser.add_argument('--finetune-lr', type=float, default=Recipe.finetune_lr,
+                        help='the det/seg fine-tuning learning rate (AdamW, batch 2)')
     parser.add_argument('--seg-iters', type=int, default=Recipe.seg_iters,
                         help='UperNet fine-tuning iterations (a longer schedule: 180)')
     parser.add_argument('--compare-scratch', action='store_true',
@@ -151,11 +153,13 @@ def main():
     for option in ('pretrain_epochs', 'det_iters', 'seg_iters'):
         if getattr(args, option) < 1:
             parser.error(f"--{option.replace('_', '-')} must be at least 1")
+    if args.finetune_lr <= 0:
+        parser.error('--finetune-lr must be positive')
     # the main job shows the chain working: a quarter of the validation images
     # (their test costs) is enough there; a comparison needs them all
     sizes = {} if args.compare else dict(num_val=32, cls_val=16)
     recipe = Recipe(pretrain_epochs=args.pretrain_epochs, det_iters=args.det_iters,
-                    seg_iters=args.seg_iters, **sizes)
+                    seg_iters=args.seg_iters, finetune_lr=args.finetune_lr, **sizes)
     data_dir = build_data(work_dir, recipe)
     try:
         (compare if args.compare else main_job)(args, recipe, work_dir, data_dir, start)

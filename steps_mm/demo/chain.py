@@ -107,6 +107,7 @@ class Recipe:
     # write_demo_config keywords; RPN proposals at test: images hold 1-3 objects
     # (stock 1000; the RoI heads' test cost grows with them)
     det_options: Dict = field(default_factory=lambda: dict(num_proposals=300))
+    finetune_lr: float = 4e-4  # det/seg (AdamW, batch 2)
 
     def iters(self, stage: str) -> int:
         return self.det_iters if stage == 'det' else self.seg_iters
@@ -200,7 +201,8 @@ def stage_config(model: Model, stage: str, data_dir: str, job_dir: str, recipe: 
                                      optimizer=model.optimizer)
     options = recipe.det_options if stage == 'det' else {}
     return write_demo_config(shipped, data_dir, out, iters=recipe.iters(stage),
-                             size=recipe.size, seed=seed, codebase=STAGES[stage][0],
+                             size=recipe.size, lr=recipe.finetune_lr, seed=seed,
+                             codebase=STAGES[stage][0],
                              backbone_checkpoint=backbone_checkpoint,
                              optimizer=model.optimizer, **options)
 
