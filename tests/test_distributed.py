@@ -117,6 +117,7 @@ def test_dist_train_and_test_maskrcnn_two_processes(demo_data, tmp_path):
     cfg = demo_cfg('configs/steps_convnext_maskrcnn.py', demo_data, tmp_path,
                    iters=2, batch_size=1)
     cfg.log_level = 'INFO'
+    cfg.train_cfg.val_begin = 1  # the demo's configs skip it; the distributed loop runs it
     config = str(tmp_path / 'dist_config.py')
     cfg.dump(config)
 
