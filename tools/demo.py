@@ -160,7 +160,9 @@ def main():
     sizes = {} if args.compare else dict(num_val=32, cls_val=16)
     recipe = Recipe(pretrain_epochs=args.pretrain_epochs, det_iters=args.det_iters,
                     seg_iters=args.seg_iters, finetune_lr=args.finetune_lr, **sizes)
-    data_dir = build_data(work_dir, recipe)
+    # --reuse reads the runs as they were tested: their data stays as it is
+    data_dir = (osp.join(work_dir, 'data') if args.compare and args.reuse
+                else build_data(work_dir, recipe))
     try:
         (compare if args.compare else main_job)(args, recipe, work_dir, data_dir, start)
     except (RuntimeError, ResultsError) as error:
