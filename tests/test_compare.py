@@ -10,7 +10,14 @@ from mmengine.config import Config
 
 from conftest import ROOT
 from steps_mm.demo.chain import PAIRS, STAGES, Recipe, stage_config
+from steps_mm.demo.data import CLASSES
 from steps_mm.results import twins
+
+
+def pretrain_models():
+    import steps_mm.pretraining  # noqa: F401  (mmpretrain's registries)
+    from mmpretrain.registry import MODELS
+    return MODELS
 
 
 @pytest.mark.parametrize('name', [
@@ -42,6 +49,8 @@ def test_each_pair_runs_like_for_like_with_its_family_recipe(name, demo_data, tm
                 backbone = cfg.model.backbone
                 for key, value in steps.pretrain_backbone.items():
                     assert backbone[key] == value
+                # the classifier builds: no recipe key is left dangling
+                assert pretrain_models().build(cfg.model).head.num_classes == len(CLASSES)
 
 
 def test_every_pair_names_shipped_configs_of_one_family():

@@ -144,10 +144,12 @@ test_evaluator = val_evaluator
 data_preprocessor = dict(num_classes={num_classes})
 # a few epochs: the recipe's Mixup/CutMix, drop path and EMA (momentum 1e-4:
 # the average would still be the initial weights) are for 300-epoch runs, and
-# its lr for batch 4096 (1e-3 at batch 16 stalls a ConvNeXt here; 3e-4 learns)
+# its lr for batch 4096 (1e-3 at batch 16 stalls a ConvNeXt here; 3e-4 learns);
+# None, not dict(_delete_=True): a recipe without batch augments (ResNet's) would
+# keep the _delete_ key as an argument
 model = dict(backbone=dict(drop_path_rate=0.0{backbone_options}),
              head=dict(num_classes={num_classes}),
-             train_cfg=dict(_delete_=True))
+             train_cfg=None)
 custom_hooks = []
 # no validation pass at the end of training: mim test evaluates the checkpoint
 train_cfg = dict(by_epoch=True, max_epochs={epochs}, val_interval={epochs},
