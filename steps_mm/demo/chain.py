@@ -175,30 +175,45 @@ def train_and_test(codebase: str, cfg: str, job_dir: str, checkpoint_name: str,
                    threads: Optional[int] = None) -> StageRun:
     """``mim train`` then ``mim test`` of the checkpoint it wrote (with the
     per-image predictions dumped beside, ``steps_mm.results.intervals``)."""
-    from ..results import read_run
-    from ..results.intervals import dump_args
-    train_dir, test_dir = osp.join(job_dir, 'train'), osp.join(job_dir, 'test')
+    train_dir = osp.join(job_dir, 'train')
     seconds = run_logged(MIM + ['train', codebase, cfg, '--work-dir', train_dir],
                          osp.join(job_dir, 'train.log'), echo, threads)
-    checkpoint = osp.join(train_dir, checkpoint_name)
+    run = test_checkpoint(codebase, cfg, job_dir, osp.join(train_dir, checkpoint_name),
+                          echo, threads)
+    run.train_seconds = seconds
+    return run
+
+
+def test_checkpoint(codebase: str, cfg: str, job_dir: str, checkpoint: str,
+                    echo: Callable[[str], None] = say,
+                    threads: Optional[int] = None) -> StageRun:
+    """``mim test`` of ``checkpoint`` into ``job_dir/test``, with the per-image
+    predictions dumped beside (``steps_mm.results.intervals``)."""
+    from ..results import read_run
+    from ..results.intervals import dump_args
+    test_dir = osp.join(job_dir, 'test')
     run_logged(MIM + ['test', codebase, cfg, '--checkpoint', checkpoint,
                 '--work-dir', test_dir] + dump_args(codebase, test_dir),
                osp.join(job_dir, 'test.log'), echo, threads)
-    metrics = read_run(job_dir).test().metrics
-    return StageRun(job_dir, checkpoint, metrics, seconds)
+    return StageRun(job_dir, checkpoint, read_run(job_dir).test().metrics, 0.0)
 
 
 def stage_config(model: Model, stage: str, data_dir: str, job_dir: str, recipe: Recipe,
-                 seed: int, backbone_checkpoint: Optional[str] = None) -> str:
+                 seed: int, backbone_checkpoint: Optional[str] = None,
+                 load_from: Optional[str] = None) -> str:
     """The generated config of ``model``'s ``stage``, named after the shipped one
-    (the Runner dumps it under that name: the results tool reads it back)."""
+    (the Runner dumps it under that name: the results tool reads it back).
+    ``load_from``: the pretraining starts from this classifier checkpoint."""
     shipped = model.config(stage)
     out = osp.join(job_dir, osp.basename(shipped))
     if stage == 'pretrain':
         return write_pretrain_config(shipped, data_dir, out, epochs=recipe.pretrain_epochs,
                                      size=recipe.pretrain_size, seed=seed,
                                      backbone_options=model.pretrain_backbone,
-                                     optimizer=model.optimizer)
+                                     optimizer=model.optimizer, load_from=load_from)
+    if load_from:
+        raise ValueError(f'load_from is for the pretraining, not {stage}: give the '
+                         f'backbone_checkpoint')
     options = recipe.det_options if stage == 'det' else {}
     return write_demo_config(shipped, data_dir, out, iters=recipe.iters(stage),
                              size=recipe.size, lr=recipe.finetune_lr, seed=seed,

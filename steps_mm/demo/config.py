@@ -179,13 +179,15 @@ def _optim_wrapper(lr: float, optimizer: Optional[dict]) -> str:
 def write_pretrain_config(config: str, data_dir: str, out_file: str, epochs: int = 12,
                           size: int = 64, batch_size: int = 16, lr: float = 3e-4,
                           seed: int = 0, backbone_options: Optional[dict] = None,
-                          optimizer: Optional[dict] = None) -> str:
+                          optimizer: Optional[dict] = None,
+                          load_from: Optional[str] = None) -> str:
     """Write ``out_file``: the ImageNet config ``config`` pointed at the built-in
     classification set (``imagenet/`` inside ``data_dir``) for ``epochs`` epochs
     (at least 2: one of warm-up, then a cosine schedule). ``backbone_options``
     override the recipe's backbone arguments (e.g. ConvNeXt's layer scale);
     ``optimizer`` (e.g. ``dict(type='AdamW', weight_decay=0.05)``) replaces the
-    recipe's."""
+    recipe's. ``load_from``: a classifier checkpoint the training starts from
+    (its weights only, as ``mim train --cfg-options load_from=...``)."""
     if epochs < 2:
         raise ValueError(f'epochs must be >= 2 (1 warm-up + cosine), got {epochs}')
     from .data import CLASSES
@@ -195,6 +197,8 @@ def write_pretrain_config(config: str, data_dir: str, out_file: str, epochs: int
                        backbone_options=options,
                        num_classes=len(CLASSES), epochs=epochs, lr=lr, seed=seed,
                        optim_wrapper=_optim_wrapper(lr, optimizer))
+    if load_from:
+        body += f'load_from = {osp.abspath(load_from)!r}\n'
     return _write(config, out_file, body)
 
 
