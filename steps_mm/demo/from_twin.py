@@ -80,10 +80,11 @@ def classifier_checkpoint(pretrain_cfg: str, out_file: str,
         rest = {k: v for k, v in source.items() if not k.startswith('backbone.')}
         for key, value in rest.items():
             if key not in own or own[key].shape != value.shape:
+                fits = tuple(own[key].shape) if key in own else 'nothing of that name'
                 raise ValueError(
                     f'{twin_checkpoint}: {key} {tuple(value.shape)} does not fit the '
-                    f'Steps classifier ({tuple(own[key].shape) if key in own else "absent"}); '
-                    f'give a checkpoint of the twin pretrained on the same classes')
+                    f'Steps classifier {fits}; give a checkpoint of the twin '
+                    f'pretrained on the same classes')
         missing = [k for k in own if not k.startswith('backbone.') and k not in rest]
         if missing:
             raise ValueError(f'{twin_checkpoint} lacks {missing} of the classifier')
