@@ -25,7 +25,7 @@ DOCS = [osp.join(ROOT, 'README.md')] + sorted(
     for f in files if f.endswith('.md'))
 #: tools whose commands other tests run (research runs, the demo, results)
 COVERED_ELSEWHERE = {'demo.py', 'depth_study.py', 'shortcut_ratio.py', 'probe_paths.py',
-                     'results_table.py', 'frozen_probes.py'}
+                     'results_table.py', 'frozen_probes.py', 'selection_demo.py'}
 #: benchmark options that only add measurements to a run
 ADDITIVE = {'--breakdown', '--count-ops'}
 
