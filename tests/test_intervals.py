@@ -3,12 +3,13 @@ resamples with repeated images), and the delta's bootstrap interval gives the
 verdict the data call for."""
 import contextlib
 import io
+import pickle
 
 import numpy as np
 import pytest
 
 from steps_mm.results.intervals import (CocoScores, IoUScores, Top1Scores, coco_scores,
-                                        delta_interval, iou_scores)
+                                        delta_interval, iou_scores, top1_scores)
 
 
 # ---- COCO AP against pycocotools ------------------------------------------------
@@ -195,6 +196,27 @@ def test_seeds_that_disagree_widen_the_interval_to_noise():
 def test_twins_tested_on_different_images_are_refused():
     with pytest.raises(ValueError, match='different images'):
         delta_interval([(_top1([1, 0, 1]), _top1([1, 0]))])
+
+
+def _top1_dump(path, root, correct):
+    rows = [dict(img_path=f'{root}/val/{c}/{i}.jpg', gt_label=np.array([c]),
+                 pred_label=np.array([c if ok else 1 - c]))
+            for i, (c, ok) in enumerate(zip((0, 1, 0, 1), correct))]
+    with open(path, 'wb') as f:
+        pickle.dump(rows, f)
+    return top1_scores(str(path))
+
+
+def test_top1_pairs_the_same_images_wherever_the_set_lies(tmp_path):
+    """A run that read the data through another path (a link, another mount)
+    is paired image by image; another set of the same size is refused."""
+    here = _top1_dump(tmp_path / 'a.pkl', '/data/imagenet', [1, 1, 1, 0])
+    there = _top1_dump(tmp_path / 'b.pkl', '/mnt/link/imagenet', [1, 0, 1, 0])
+    assert here.image_ids == there.image_ids == ['0/0.jpg', '0/2.jpg', '1/1.jpg', '1/3.jpg']
+    assert delta_interval([(here, there)]).delta == pytest.approx(25.0)
+    other = Top1Scores(['0/9.jpg'] + here.image_ids[1:], np.ones(4, bool))
+    with pytest.raises(ValueError, match=r'different images \(0/0.jpg vs 0/9.jpg\)'):
+        delta_interval([(other, here)])
 
 
 def _null_pairs(noise, rng, images=100, seeds=3):

@@ -163,7 +163,10 @@ def top1_scores(predictions_file: str) -> Top1Scores:
     rows = sorted(rows, key=lambda r: r['img_path'])
     correct = [int(np.asarray(r['pred_label']).reshape(-1)[0])
                == int(np.asarray(r['gt_label']).reshape(-1)[0]) for r in rows]
-    return Top1Scores([r['img_path'] for r in rows], np.asarray(correct))
+    # named below the set's own folder: the same images match wherever the set lies
+    paths = [r['img_path'] for r in rows]
+    root = osp.commonpath(paths) if len(paths) > 1 else osp.dirname(paths[0])
+    return Top1Scores([osp.relpath(p, root) for p in paths], np.asarray(correct))
 
 
 def coco_scores(predictions_file: str, ann_file: str) -> Dict[str, CocoScores]:
@@ -303,10 +306,12 @@ def image_resamples(pairs: Sequence[Tuple[ImageScores, ImageScores]], resamples:
     for steps, twin in pairs:
         for scores in (steps, twin):
             if scores.image_ids != ids:
+                other = next((f'{a} vs {b}' for a, b in zip(scores.image_ids, ids)
+                              if a != b), f'{scores.num_images} vs {len(ids)} images')
                 raise ValueError(
-                    f'{scores.column}: runs tested on different images '
-                    f'({scores.num_images} vs {len(ids)}); a paired delta needs the '
-                    f'same validation set for both twins and every seed')
+                    f'{scores.column}: runs tested on different images ({other}); '
+                    f'a paired delta needs the same validation set for both twins and '
+                    f'every seed')
     n = len(ids)
     out = np.empty(resamples)
     for b in range(resamples):
