@@ -36,13 +36,15 @@ def write_json(out_dir: Optional[str], name: str, data) -> Optional[str]:
     return path
 
 
-def new_figure(ncols: int = 1, width: float = 6.4, height: float = 4.2):
-    """A matplotlib figure on the file-only Agg backend (no display needed)."""
+def new_figure(ncols: int = 1, width: float = 6.4, height: float = 4.2, nrows: int = 1):
+    """A matplotlib figure on the file-only Agg backend (no display needed) and
+    its panels, row by row."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, ncols, figsize=(width * ncols, height), squeeze=False)
-    return fig, list(axes[0])
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows),
+                             squeeze=False)
+    return fig, list(axes.flat)
 
 
 def save_figure(fig, out_dir: str, name: str) -> str:

@@ -267,30 +267,29 @@ def delta_table(data: Dict) -> str:
 
 def write_summary(data: Dict, out_dir: str, stem: str) -> Dict[str, str]:
     """``<stem>.json`` and ``<stem>.png``: per metric, every start's per-seed
-    figures; then the deltas with their intervals."""
+    figures (top row) and the deltas with their intervals (bottom row)."""
     paths = dict(json=write_json(out_dir, f'{stem}.json', data))
     columns = [c for c in COLUMNS if any(c in data['mean_std'][s] for s in data['mean_std'])]
     starts = [s for s in data['starts'] if s in data['mean_std']]
-    fig, axes = new_figure(ncols=len(columns) + 1, width=3.4, height=3.6)
+    fig, axes = new_figure(ncols=len(columns), nrows=2, width=3.6, height=3.4)
     for ax, column in zip(axes, columns):
         for x, start in enumerate(starts):
             values = [row[start][column]['value'] for row in data['per_seed']
                       if column in row.get(start, {})]
             if values:
-                ax.plot([x] * len(values), values, 'o', alpha=.6)
+                ax.plot([x] * len(values), values, 'o', color=f'C{x}', alpha=.7)
                 ax.plot([x - .25, x + .25], [sum(values) / len(values)] * 2, 'k-')
         ax.set(title=column, xticks=range(len(starts)))
-        ax.set_xticklabels(starts, rotation=60, ha='right', fontsize=7)
+        ax.set_xticklabels(starts, rotation=30, ha='right', fontsize=7)
         ax.grid(alpha=.3)
-    ax = axes[-1]
-    labels = []
-    for y, d in enumerate(data['deltas']):
-        ax.errorbar(d['delta'], y, xerr=[[d['delta'] - d['low']], [d['high'] - d['delta']]],
-                    fmt='o', capsize=3)
-        labels.append(f"{d['column']}: {d['start']} − {d['against']}")
-    ax.axvline(0, color='k', lw=.8)
-    ax.set(yticks=range(len(labels)), title='deltas', xlabel='95% interval')
-    ax.set_yticklabels(labels, fontsize=6)
-    ax.grid(alpha=.3)
+    for ax, column in zip(axes[len(columns):], columns):
+        found = [d for d in data['deltas'] if d['column'] == column]
+        for y, d in enumerate(found):
+            ax.errorbar(d['delta'], y, fmt='o', capsize=3, xerr=[[d['delta'] - d['low']],
+                                                                 [d['high'] - d['delta']]])
+        ax.axvline(0, color='k', lw=.8)
+        ax.set(yticks=range(len(found)), title=f'{column}: delta, 95% interval')
+        ax.set_yticklabels([f"{d['start']} − {d['against']}" for d in found], fontsize=7)
+        ax.grid(alpha=.3)
     paths['png'] = save_figure(fig, out_dir, f'{stem}.png')
     return paths
