@@ -77,3 +77,15 @@ def test_reuse_names_the_run_it_cannot_find(tmp_path):
     with pytest.raises(FileNotFoundError, match=r'Steps-ResNet-50 \(seed 0\) in .*'
                        r'seed0/steps/det: run --compare --model resnet-50'):
         read_compare('resnet-50', str(tmp_path), Recipe(), [0])
+
+
+def test_a_summary_made_again_keeps_the_training_runs_time_and_claims_none_it_lacks(tmp_path):
+    from steps_mm.demo.compare import training_run
+    unknown = dict(command=None, wall_seconds=None)
+    assert training_run(str(tmp_path), 'swin-t', [0, 1]) == unknown
+    (tmp_path / 'swin-t.json').write_text(
+        '{"seeds": [0, 1, 2], "command": "python tools/demo.py --compare", '
+        '"wall_seconds": 3844}')
+    assert training_run(str(tmp_path), 'swin-t', [0, 1]) == unknown
+    assert training_run(str(tmp_path), 'swin-t', [0, 1, 2]) == dict(
+        command='python tools/demo.py --compare', wall_seconds=3844)

@@ -184,15 +184,17 @@ def verdict_table(data: Dict) -> str:
 
 def training_run(out_dir: str, stem: str, seeds: Sequence[int]) -> Dict:
     """The command and wall time that ``<stem>.json`` in ``out_dir`` records for
-    the same seeds (empty when there is none): a summary made again keeps them."""
+    the same seeds (None each when there is none: a summary made again keeps
+    them, and claims none it did not see)."""
+    unknown = dict(command=None, wall_seconds=None)
     path = osp.join(out_dir, f'{stem}.json')
     if not osp.exists(path):
-        return {}
+        return unknown
     with open(path) as f:
         earlier = json.load(f)
     if earlier.get('seeds') != list(seeds):
-        return {}
-    return {k: earlier[k] for k in ('command', 'wall_seconds') if k in earlier}
+        return unknown
+    return {k: earlier.get(k) for k in unknown}
 
 
 def write_summary(data: Dict, out_dir: str, stem: str) -> Dict[str, str]:
