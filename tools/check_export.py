@@ -33,7 +33,7 @@ def baselines() -> dict:
 def parse_args():
     from steps_mm.export import PATHS
     from steps_mm.models import BACKBONES
-    from steps_mm.report import tool_parser
+    from steps_lab.report import tool_parser
     parser = tool_parser(__doc__)
     parser.add_argument('--models', nargs='+', choices=list(baselines()),
                         default=[cls.model_name(cls.default_arch()) for cls in BACKBONES])
@@ -51,7 +51,7 @@ def main():
     import torch
 
     from steps_mm.export import export_errors
-    from steps_mm.report import markdown_table
+    from steps_lab.report import markdown_table
     models = baselines()
     rows = []
     for size in args.sizes:

@@ -12,7 +12,7 @@ prints the paper's comparison tables with a 95% interval and a verdict per metri
         [--serial] [--out DIR] [--work-dir work_dirs/demo_compare]
 
 Every stage is `mim train` / `mim test` of mmpretrain, mmdet or mmseg on a config
-that inherits the shipped one (steps_mm.demo.chain). Full logs go to
+that inherits the shipped one (steps_lab.demo.chain). Full logs go to
 WORK_DIR/.../<stage>/*.log; training losses are plotted to WORK_DIR/losses.png.
 --compare-scratch also fine-tunes from scratch, the same iterations. --compare trains
 both twins with the same seeds (the built-in data are the same for every seed) and
@@ -20,7 +20,7 @@ prints the tables of tools/results_table.py (params, FLOPs at the demo's sizes,
 top-1, AP^box, AP^mask, mIoU, img/s, delta; mean ± std over several --seeds), writes
 them to WORK_DIR/results/, then per metric the 95% interval of the Steps-minus-twin
 delta (bootstrap over seeds and, within a seed, over the validation images) and its
-verdict: ahead, behind or within noise (steps_mm.results.intervals). The per-seed
+verdict: ahead, behind or within noise (steps_lab.results.intervals). The per-seed
 figures go to OUT/<model>.json and .png, both models' losses to OUT/<model>_losses.png.
 The two models train side by side, one thread each (--serial: one after the other).
 """
@@ -30,10 +30,11 @@ import os.path as osp
 import sys
 import time
 
-from steps_mm.demo import build_classification_dataset, build_demo_datasets
-from steps_mm.demo.chain import (PAIRS, ROOT, STAGES, STEPS, Recipe, plot_curves,
+from steps_lab.demo import build_classification_dataset, build_demo_datasets
+from steps_lab import ROOT
+from steps_lab.demo.chain import (PAIRS, STAGES, STEPS, Recipe, plot_curves,
                                   run_chain)
-from steps_mm.results import ResultsError, read_run
+from steps_lab.results import ResultsError, read_run
 
 TITLES = {'pretrain': 'pretraining (mmpretrain)', 'det': 'Mask R-CNN (mmdet)',
           'seg': 'UperNet (mmseg)'}
@@ -79,7 +80,7 @@ def main_job(args, recipe: Recipe, work_dir: str, data_dir: str, start: float):
 
 def compare(args, recipe: Recipe, work_dir: str, data_dir: str, start: float):
     from steps_mm import results
-    from steps_mm.demo import compare as side_by_side
+    from steps_lab.compare import side_by_side
     stages = (args.only, ) if args.only else ('det', 'seg')
     if args.reuse:
         result = side_by_side.read_compare(args.model, work_dir, recipe, args.seeds, stages)

@@ -28,8 +28,8 @@ depth_study.json (both parts), depth_study_seed<N>.json (each seed's Fig. 1
 runs), depth_accuracy.png and shallow_losses.png. --quick runs a tiny grid
 (seconds; the tests run it).
 """
-from steps_mm.report import write_json
-from steps_mm.research import cli, depth, shallow
+from steps_lab.report import write_json
+from steps_lab.research import cli, depth, shallow
 
 
 def main():

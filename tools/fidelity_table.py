@@ -6,15 +6,15 @@ Exits with status 1 when a row is out of tolerance.
     python tools/fidelity_table.py [--out fidelity.md] [--only Swin]
 
 Tolerances: params within 0.1M, FLOPs within 0.1G, blocks and layers exact
-(``steps_mm.paper.TABLE1_TOLERANCE``); a cell outside them on purpose is marked
-and explained under the table (``steps_mm.paper.TABLE1_EXPLAINED``). ConvNeXt rows
+(``steps_lab.paper.TABLE1_TOLERANCE``); a cell outside them on purpose is marked
+and explained under the table (``steps_lab.paper.TABLE1_EXPLAINED``). ConvNeXt rows
 have no paper numbers (Steps-ConvNeXt is the spec's own choice).
 """
 import sys
 
-from steps_mm.analysis import fidelity
-from steps_mm.paper import TABLE1_TOLERANCE
-from steps_mm.report import Progress, tool_parser
+from steps_lab import fidelity
+from steps_lab.paper import TABLE1_TOLERANCE
+from steps_lab.report import Progress, tool_parser
 
 
 def parse_args(argv=None):

@@ -21,7 +21,7 @@ import time
 
 from steps_mm.analysis import count_config, model_index, shipped_configs
 from steps_mm.analysis.flops import breakdown_table
-from steps_mm.report import Progress, markdown_table, tool_parser, write_json
+from steps_lab.report import Progress, markdown_table, tool_parser, write_json
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))  # where configs/ is
 

@@ -2,7 +2,7 @@
 """Frozen-backbone probes of both twins of an earlier `tools/demo.py --compare` run:
 how much of each dense task each stage of the pretrained backbones holds before any
 fine-tuning (a linear box classifier on RoIAlign-pooled boxes, a linear per-pixel
-classifier; steps_mm/demo/frozen_probes.py).
+classifier; steps_lab/compare/frozen_probes.py).
 
     python tools/frozen_probes.py --model swin-t --seeds 0 1 2 --work-dir WORK_DIR --out DIR
 
@@ -12,18 +12,18 @@ over seeds) and prints the table.
 """
 import sys
 
-from steps_mm.report import markdown_table, tool_parser
+from steps_lab.report import markdown_table, tool_parser
 
 
 def main():
-    from steps_mm.demo.chain import PAIRS
+    from steps_lab.demo.chain import PAIRS
     parser = tool_parser(__doc__)
     parser.add_argument('--model', choices=sorted(PAIRS), default='convnext-t')
     parser.add_argument('--seeds', type=int, nargs='+', default=[0])
     parser.add_argument('--work-dir', required=True, help="the compare run's --work-dir")
     parser.add_argument('--out', required=True, help='where the JSON and the plot go')
     args = parser.parse_args()
-    from steps_mm.demo import frozen_probes
+    from steps_lab.compare import frozen_probes
     try:
         data = frozen_probes.probe_comparison(args.model, args.work_dir, args.seeds)
     except FileNotFoundError as error:

@@ -21,7 +21,7 @@ import sys
 import torch
 
 from steps_mm.analysis import gpu_hours, timing
-from steps_mm.report import markdown_table, tool_parser, write_json
+from steps_lab.report import markdown_table, tool_parser, write_json
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 

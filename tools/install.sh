@@ -7,4 +7,4 @@
 # from source: ~20 min on 2 CPU cores (pip caches the wheel). docs/install.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-exec "${PYTHON:-python}" steps_mm/installer.py "$@"
+exec "${PYTHON:-python}" steps_lab/installer.py "$@"

@@ -7,7 +7,7 @@ Markdown. Read from the model-zoo metafile, the one source of these numbers
 
     python tools/model_table.py [--out models.md]
 """
-from steps_mm.report import tool_parser
+from steps_lab.report import tool_parser
 from steps_mm.analysis import model_index
 
 

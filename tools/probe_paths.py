@@ -16,8 +16,8 @@ this scale, 15 epochs, drop path 0.1). Probes run on the 1,000 validation
 digits. --out DIR writes probe_paths.json. --quick trains a tiny model (8 blocks,
 one epoch on 500 digits, probed on 200; seconds).
 """
-from steps_mm.report import write_json
-from steps_mm.research import cli, probes
+from steps_lab.report import write_json
+from steps_lab.research import cli, path_probes
 
 
 def main():
@@ -35,10 +35,10 @@ def main():
                              'from each step')
     args = parser.parse_args()
 
-    cfg = cli.configure(probes.QUICK if args.quick else probes.ProbeConfig(),
+    cfg = cli.configure(path_probes.QUICK if args.quick else path_probes.ProbeConfig(),
                         width=args.width, blocks=args.blocks, seed=args.seed,
                         epochs=args.epochs)
-    result = probes.run(cfg, args.checkpoint, args.save, args.stage,
+    result = path_probes.run(cfg, args.checkpoint, args.save, args.stage,
                         args.drop_compute, args.quiet)
     cli.finish(result['report'], [None if args.checkpoint else args.save,
                                   write_json(args.out, 'probe_paths.json', result)],

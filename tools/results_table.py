@@ -19,14 +19,14 @@ and checkpoint) and results.json. --write-metafile puts the metrics into the
 package's model index (steps_mm/.mim/metafile.yml; paper datasets only) or into the
 metafile at PATH. Exits 1, naming each dir and what it lacks, when a work dir holds
 no test result. Where the tests dumped their per-image predictions (`mim test ...
---out`, see steps_mm/results/intervals.py), each comparison also gets the 95%
+--out`, see steps_lab/results/intervals.py), each comparison also gets the 95%
 interval of its Steps-minus-twin delta and a verdict: ahead, behind, within noise.
 """
 import contextlib
 import re
 import sys
 
-from steps_mm.report import tool_parser
+from steps_lab.report import tool_parser
 
 
 def input_size(text: str):
@@ -48,8 +48,8 @@ def main():
     args = parser.parse_args()
 
     from steps_mm import results
-    from steps_mm.results import intervals
-    from steps_mm.results.metafile import write_results
+    from steps_lab.results import intervals
+    from steps_lab.results.metafile import write_results
     try:
         runs = results.read_runs(args.work_dirs)
         shapes = dict(args.input_size)

@@ -12,7 +12,7 @@ source of the selection; the Steps model's own pretraining and the twin's
 fine-tuning there are the references. Per seed it tests the Steps classifier at
 0 epochs at its own init and selected, pretrains the selected one with the
 demo's recipe, and fine-tunes Mask R-CNN and UperNet from the selected model
-before and after that pretraining (steps_mm.demo.from_twin). It prints every
+before and after that pretraining (steps_lab.compare.from_twin). It prints every
 start's mean ± std and the deltas against the Steps model's own pretraining and
 against the twin, each with its 95% interval (seeds and validation images) and
 verdict, and writes them to OUT/<model>_selection.json and .png.
@@ -22,9 +22,10 @@ import os.path as osp
 import sys
 import time
 
-from steps_mm.demo import from_twin
-from steps_mm.demo.chain import PAIRS, ROOT, Recipe
-from steps_mm.demo.compare import training_run
+from steps_lab.compare import from_twin
+from steps_lab import ROOT
+from steps_lab.demo.chain import PAIRS, Recipe
+from steps_lab.compare.side_by_side import training_run
 
 
 def main():

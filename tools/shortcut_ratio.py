@@ -17,8 +17,8 @@ network input on the step's channels, and the step's own input cat(y_(i-1), x_i)
 (the paper does not say which). --out DIR writes shortcut_ratio.json and
 shortcut_ratio.png (a panel per point, as Fig. 2).
 """
-from steps_mm.report import write_json
-from steps_mm.research import cli, shortcut
+from steps_lab.report import write_json
+from steps_lab.research import cli, shortcut
 
 
 def main():

@@ -5,7 +5,9 @@ from .configs import build_from_config, shipped_configs
 from .counts import count_blocks_and_layers, count_params
 from .flops import (UncountedOperators, analyze, count, count_config, count_flops,
                     table1_classifier)
+from .markdown import markdown_table
 
 __all__ = ['UncountedOperators', 'analyze', 'build_from_config', 'count',
            'count_blocks_and_layers', 'count_config', 'count_flops', 'count_params',
+           'markdown_table',
            'shipped_configs', 'table1_classifier']

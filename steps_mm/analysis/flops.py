@@ -21,7 +21,7 @@ import torch.nn as nn
 
 from ..models import StepsImageClassifier, StepsStage
 from ..registry import MODELS
-from ..report import markdown_table
+from .markdown import markdown_table
 from .configs import build_from_config
 from .counts import count_params
 

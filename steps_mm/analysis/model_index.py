@@ -3,7 +3,7 @@ reads. ``steps_mm/.mim/model-index.yml`` imports ``steps_mm/.mim/metafile.yml``,
 StepsNet collection with one entry per shipped config: FLOPs, parameters and input
 shape counted here (``regenerate``, ``python tools/flops.py --write-metafile``),
 and the metrics measured in finished runs (``put_results``, called by
-``steps_mm.results.metafile``). Every write of either goes through ``write``."""
+``steps_lab.results.metafile``). Every write of either goes through ``write``."""
 import os.path as osp
 from typing import Callable, Dict, List, Optional
 
@@ -143,7 +143,7 @@ def put_results(entries: Dict[str, Dict], name: str, items: List[Dict]):
 
 def table(entries: Dict[str, Dict]) -> str:
     """The README's FLOPs table of the metafile's entries, as Markdown."""
-    from ..report import markdown_table
+    from .markdown import markdown_table
     rows = []
     for name in sorted(entries):
         meta = entries[name]['Metadata']

@@ -1,0 +1,228 @@
+"""The demo's side-by-side: a Steps model and its twin through the same chain,
+per seed, and what the deltas can tell.
+
+``run_compare`` trains both twins of ``chain.PAIRS[name]`` with the same recipe
+and seeds (side by side, one CPU thread each, when ``parallel``), then reads the
+finished runs back with ``steps_lab.results``: the paper's tables (mean ± std over
+seeds), the interval of each Steps-minus-twin delta and its verdict
+(``steps_lab.results.intervals``). ``write_summary`` keeps the per-seed figures
+(with the number of validation images behind each) as JSON and plots them.
+"""
+import json
+import os.path as osp
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Dict, List, Sequence
+
+from ..report import mean_std, new_figure, save_figure, write_json
+from ..demo.chain import PAIRS, Recipe, run_chain, say
+
+#: the metrics compared, in the tables' columns
+COLUMNS = ('top-1', 'AP^box', 'AP^mask', 'mIoU')
+
+
+@dataclass
+class Comparison:
+    """What ``run_compare`` measured: the job dirs of every run (for
+    ``steps_lab.results``), the result tables, and the stages' wall times."""
+    name: str
+    seeds: List[int]
+    recipe: Recipe
+    job_dirs: Dict[str, Dict[int, List[str]]] = field(default_factory=dict)  # model -> seed -> dirs
+    tables: List = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def models(self):
+        return PAIRS[self.name]
+
+
+def run_compare(name: str, data_dir: str, work_dir: str, recipe: Recipe,
+                seeds: Sequence[int] = (0, ), stages=('det', 'seg'), parallel: bool = True,
+                echo: Callable[[str], None] = say) -> Comparison:
+    """Both twins of ``PAIRS[name]`` through ``run_chain`` for every seed; with
+    ``parallel`` the two run at the same time, one torch thread each."""
+    if name not in PAIRS:
+        raise ValueError(f'no comparison {name!r}; choose one of {sorted(PAIRS)}')
+    start = time.time()
+    result = Comparison(name, list(seeds), recipe)
+    failures: List[BaseException] = []
+
+    def chain(model, seed):
+        try:
+            runs = run_chain(model, data_dir, chain_dir(work_dir, name, model, seed),
+                             recipe, seed=seed, stages=stages,
+                             echo=lambda line: echo(f'[{model.name}] {line}'),
+                             threads=1 if parallel else None)
+            result.job_dirs.setdefault(model.name, {})[seed] = [
+                r.job_dir for r in runs.values()]
+        except BaseException as error:  # reported once both sides have stopped
+            failures.append(error)
+
+    for seed in seeds:
+        if parallel:
+            threads = [threading.Thread(target=chain, args=(m, seed)) for m in result.models]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+        else:
+            for model in result.models:
+                chain(model, seed)
+        if failures:
+            raise failures[0]
+    result.seconds = time.time() - start
+    return result
+
+
+def side_of(model, name: str) -> str:
+    return 'steps' if model is PAIRS[name][0] else 'baseline'
+
+
+def chain_dir(work_dir: str, name: str, model, seed: int) -> str:
+    """Where ``run_compare`` runs ``model``'s chain for ``seed``."""
+    return osp.join(work_dir, f'seed{seed}', side_of(model, name))
+
+
+def read_compare(name: str, work_dir: str, recipe: Recipe, seeds: Sequence[int] = (0, ),
+                 stages=('det', 'seg')) -> Comparison:
+    """The finished runs of an earlier ``run_compare`` in ``work_dir``, to
+    summarise them again without training (``build``, ``summary``)."""
+    if name not in PAIRS:
+        raise ValueError(f'no comparison {name!r}; choose one of {sorted(PAIRS)}')
+    result = Comparison(name, list(seeds), recipe)
+    for model in result.models:
+        for seed in seeds:
+            dirs = [osp.join(chain_dir(work_dir, name, model, seed), stage)
+                    for stage in ('pretrain', ) + tuple(stages)]
+            for job_dir in dirs:
+                if not osp.isdir(job_dir):
+                    raise FileNotFoundError(
+                        f'no run of {model.name} (seed {seed}) in {job_dir}: run '
+                        f'--compare --model {name} with these --seeds and --work-dir first')
+            result.job_dirs.setdefault(model.name, {})[seed] = dirs
+    return result
+
+
+def build(result: Comparison, resamples: int = 1000) -> Comparison:
+    """The result tables of the finished runs, with the deltas' intervals."""
+    from .. import results
+    from ..results import intervals
+    dirs = [d for model in result.models
+            for seed_dirs in result.job_dirs.get(model.name, {}).values() for d in seed_dirs]
+    counter = results.FlopCounter(result.recipe.flops_shapes())
+    result.tables = intervals.attach(
+        results.build_tables(results.read_runs(dirs), counter), resamples)
+    return result
+
+
+def per_seed(result: Comparison) -> List[Dict]:
+    """``[{seed, <model>: {column: {value, images}}}]`` from the tables."""
+    from ..results.intervals import read_image_scores
+    from ..results.tables import seed_of
+    rows: Dict[int, Dict] = {}
+    for table in result.tables:
+        for pair in table.pairs:
+            for side in (pair.steps, pair.baseline):
+                seed = seed_of(side)
+                figures = rows.setdefault(seed, {'seed': seed}).setdefault(side.name, {})
+                scores = read_image_scores(side.run.test())
+                for column in COLUMNS:
+                    if column in side.figures:
+                        images = scores[column].num_images if column in scores else None
+                        figures[column] = dict(value=side.figures[column].value,
+                                               images=images)
+    return [rows[s] for s in sorted(rows)]
+
+
+def summary(result: Comparison, command: str = '') -> Dict:
+    """Everything needed to quote the comparison: per-seed figures, mean ± std per
+    model, the intervals and verdicts, the recipe, the wall time."""
+    seeds = per_seed(result)
+    means = {}
+    for model in result.models:
+        for column in COLUMNS:
+            values = [row[model.name][column]['value'] for row in seeds
+                      if column in row.get(model.name, {})]
+            if values:
+                mean, std = mean_std(values)
+                means.setdefault(model.name, {})[column] = dict(mean=mean, std=std,
+                                                                seeds=len(values))
+    found = [i.to_dict() for table in result.tables for group in table.intervals
+             for i in group]
+    return dict(comparison=result.name, steps=result.models[0].name,
+                twin=result.models[1].name, command=command, seeds=result.seeds,
+                wall_seconds=round(result.seconds), recipe=asdict(result.recipe),
+                per_seed=seeds, mean_std=means,
+                intervals=sorted(found, key=lambda i: COLUMNS.index(i['column'])))
+
+
+def verdict_table(data: Dict) -> str:
+    """Markdown: per metric, both models' mean ± std, the delta, its interval and
+    the verdict."""
+    from ..report import markdown_table
+    steps, twin = data['steps'], data['twin']
+    rows = []
+    for i in data['intervals']:
+        cells = []
+        for model in (steps, twin):
+            m = data['mean_std'][model][i['column']]
+            cells.append(f"{m['mean']:.1f} ± {m['std']:.1f}")
+        rows.append([i['column'], *cells, f"{i['delta']:+.1f}",
+                     f"[{i['low']:+.1f}, {i['high']:+.1f}]", i['verdict'],
+                     f"{i['seeds']} × {i['images']}"])
+    table = markdown_table(['metric', f'{steps} (mean ± std)', f'{twin} (mean ± std)',
+                            'delta', f"{data['intervals'][0]['level']:.0%} interval"
+                            if data['intervals'] else 'interval', 'verdict',
+                            'seeds × val images'], rows)
+    if any(i['seeds'] == 1 for i in data['intervals']):
+        table += ('\n\nOne seed: the interval covers the validation images only, not '
+                  'what another seed moves; run several --seeds.')
+    return table
+
+
+def training_run(out_dir: str, stem: str, seeds: Sequence[int]) -> Dict:
+    """The command and wall time that ``<stem>.json`` in ``out_dir`` records for
+    the same seeds (None each when there is none: a summary made again keeps
+    them, and claims none it did not see)."""
+    unknown = dict(command=None, wall_seconds=None)
+    path = osp.join(out_dir, f'{stem}.json')
+    if not osp.exists(path):
+        return unknown
+    with open(path) as f:
+        earlier = json.load(f)
+    if earlier.get('seeds') != list(seeds):
+        return unknown
+    return {k: earlier.get(k) for k in unknown}
+
+
+def write_summary(data: Dict, out_dir: str, stem: str) -> Dict[str, str]:
+    """``<stem>.json`` and ``<stem>.png`` (per-seed figures of both twins per
+    metric, and the deltas with their intervals) in ``out_dir``."""
+    paths = dict(json=write_json(out_dir, f'{stem}.json', data))
+    intervals = data['intervals']
+    fig, axes = new_figure(ncols=len(intervals) + 1, width=3.2, height=3.4)
+    for ax, interval in zip(axes, intervals):
+        column = interval['column']
+        for offset, (model, marker) in enumerate(((data['steps'], 'o'), (data['twin'], 's'))):
+            seeds = [r['seed'] for r in data['per_seed'] if column in r.get(model, {})]
+            values = [r[model][column]['value'] for r in data['per_seed']
+                      if column in r.get(model, {})]
+            ax.plot([s + 0.1 * (offset - 0.5) for s in seeds], values, marker,
+                    label=model)
+        ax.set(title=column, xlabel='seed', xticks=data['seeds'],
+               xlim=(min(data['seeds']) - 0.5, max(data['seeds']) + 0.5))
+        ax.grid(alpha=.3)
+    axes[0].legend(fontsize=7)
+    ax = axes[-1]
+    for y, interval in enumerate(intervals):
+        ax.errorbar(interval['delta'], y, xerr=[[interval['delta'] - interval['low']],
+                                               [interval['high'] - interval['delta']]],
+                    fmt='o', capsize=4)
+    ax.axvline(0, color='k', lw=.8)
+    ax.set(yticks=range(len(intervals)), yticklabels=[i['column'] for i in intervals],
+           title='Steps − twin', xlabel=f"delta, {intervals[0]['level']:.0%} interval")
+    ax.grid(alpha=.3)
+    paths['png'] = save_figure(fig, out_dir, f'{stem}.png')
+    return paths

@@ -1,0 +1,184 @@
+"""tools/flops.py and the model-zoo metafile: counts against hand-computed MACs
+of a tiny model, loud failure on uncounted arithmetic, the det/seg protocol on
+shipped configs, and the metafile kept in sync with configs/."""
+import os.path as osp
+import subprocess
+import sys
+
+import pytest
+import torch
+import torch.nn as nn
+
+from steps_mm.models import StepsStage
+from steps_mm.models.blocks import TransformerBlock
+from steps_mm.models.layers import explicit_attention
+from steps_mm.analysis import configs, flops, model_index
+
+from conftest import ROOT
+N = 16  # tokens of the tiny model: a 16x16 image in 4x4 patches
+
+
+class TinyBackbone(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 4, stride=4)
+        self.stage = StepsStage([(4, 1), (8, 1)],
+                                lambda width, k: TransformerBlock(width, width // 4, 2.),
+                                channel_dim=-1)
+
+    def forward(self, x):
+        return self.stage(self.stem(x).flatten(2).transpose(1, 2))
+
+
+class Tiny(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.backbone = TinyBackbone()
+        self.head = nn.Linear(8, 5)
+
+    def forward(self, x):
+        return self.head(self.backbone(x).mean(1))
+
+
+def block_macs(c: int, hidden_ratio: int = 2) -> int:
+    """A pre-norm Transformer block on N tokens of width c: qkv 3Nc^2, proj Nc^2,
+    MLP 2*ratio*Nc^2, attention q@k^T and attn@v 2N^2c, two LayerNorms counted
+    5 per element (fvcore's convention for an affine norm)."""
+    return (3 + 1 + 2 * hidden_ratio) * N * c * c + 2 * N * N * c + 2 * 5 * N * c
+
+
+STEM, HEAD = 8 * N * 3 * 4 * 4, 8 * 5
+
+
+@pytest.mark.parametrize('explicit', [True, False])
+def test_tiny_model_matches_hand_count(explicit):
+    with explicit_attention(explicit):  # matmuls or the fused sdpa op
+        result = flops.count(Tiny(), (16, 16))
+    assert result['flops'] == STEM + block_macs(4) + block_macs(8) + HEAD
+    assert result['parts']['backbone']['flops'] == STEM + block_macs(4) + block_macs(8)
+    assert result['parts']['head']['flops'] == HEAD
+    (stage,) = result['stages']
+    assert [s['flops'] for s in stage['steps']] == [block_macs(4), block_macs(8)]
+    assert result['params'] == sum(p.numel() for p in Tiny().parameters())
+
+
+def test_uncounted_arithmetic_is_an_error_naming_the_op():
+    class Distances(nn.Module):
+        def forward(self, x):
+            flat = x.flatten(1)
+            return torch.cdist(flat, flat)  # arithmetic with no counter
+
+    with pytest.raises(flops.UncountedOperators, match='aten::cdist'):
+        flops.count(Distances(), (8, 8))
+    with pytest.raises(flops.UncountedOperators, match='aten::cdist'):
+        flops.count_flops(Distances(), (8, 8))  # the one counter, strict everywhere
+
+
+def test_position_embedding_resize_is_counted():
+    """A ViT at another input size resizes its position embedding bicubically:
+    16 MACs per output value, which mmengine alone would not count."""
+    from steps_mm.models import StepsImageClassifier
+    model = StepsImageClassifier(dict(
+        type='StepsViT', img_size=32, patch_size=8, layout='sequential',
+        arch=dict(channels=[16], depths=[1], heads={16: 2})), num_classes=10)
+    native = flops.count_flops(model, (32, 32))
+    resized = flops.analyze(model, (48, 48))
+    assert resized.by_operator()['upsample_bicubic2d'] == 16 * 16 * 6 * 6
+    assert resized.total() > native
+
+
+def shipped(name):
+    return osp.join(ROOT, 'configs', name)
+
+
+@pytest.mark.slow
+def test_mask_rcnn_protocol_breakdown():
+    pytest.importorskip('mmdet')
+    result = flops.count_config(shipped('mask-rcnn_steps-swin-t-p4-w7_fpn_1x_coco.py'),
+                                (128, 128))
+    parts = result['parts']
+    assert {'backbone', 'neck', 'rpn_head', 'roi_head'} <= set(parts)
+    assert sum(p['flops'] for p in parts.values()) == result['flops']
+    # 1000 proposals through the box head's two FCs dominate at this size
+    assert parts['roi_head']['flops'] > flops.NUM_PROPOSALS * 256 * 7 * 7 * 1024
+    steps = [s for s in result['stages'] if len(s['steps']) > 1]
+    assert len(steps) == 2  # stages 3 and 4 of Steps-Swin
+    for stage in steps:
+        assert 0 < sum(s['flops'] for s in stage['steps']) <= stage['flops']
+
+
+def test_upernet_leaves_out_the_auxiliary_head():
+    pytest.importorskip('mmseg')
+    result = flops.count_config(shipped('steps_convnext_upernet.py'), (64, 64))
+    assert result['parts']['auxiliary_head']['flops'] == 0
+    assert result['parts']['decode_head']['flops'] > 0
+    assert result['parts']['auxiliary_head']['params'] > 0
+
+
+def test_table1_mode_reproduces_the_paper_count():
+    """Steps-Swin-T: 4.5G MACs at 224x224 in the paper's Table 1."""
+    pytest.importorskip('mmdet')
+    result = flops.count_config(shipped('mask-rcnn_steps-swin-t-p4-w7_fpn_1x_coco.py'),
+                                backbone_only=True)
+    assert result['shape'] == [224, 224]
+    assert abs(result['flops'] / 1e9 - 4.5) < 0.1
+    assert set(result['parts']) == {'backbone', 'head'}
+
+
+def test_metafile_lists_every_shipped_config():
+    """Fails when a config is added or removed without
+    `python tools/flops.py --write-metafile`."""
+    usable, skipped = configs.shipped_configs(ROOT)
+    entries = model_index.read_entries()
+    assert entries, 'no metafile: run python tools/flops.py --write-metafile'
+    names = {model_index.entry_name(c, ROOT) for c in usable}
+    on_disk = names | {model_index.entry_name(c, ROOT) for c in skipped}
+    missing, stale = names - set(entries), set(entries) - on_disk
+    assert not missing and not stale, (
+        f'metafile out of sync (missing {sorted(missing)}, stale {sorted(stale)}): '
+        f'run python tools/flops.py --write-metafile')
+    for config in usable:
+        entry = entries[model_index.entry_name(config, ROOT)]
+        assert entry['Config'] == osp.relpath(config, ROOT)
+        meta = entry['Metadata']
+        assert meta['FLOPs'] >= meta['Backbone FLOPs'] > 0
+        if meta['Input Shape'] == '1x3x224x224':  # an ImageNet classifier: the
+            # mmpretrain model and the Table-1 model count the same, but for
+            # mmpretrain's pooling op (counted; a mean counts zero)
+            assert meta['FLOPs'] == pytest.approx(meta['Backbone FLOPs'], rel=1e-4)
+
+
+def test_metafile_parameters_match_a_cheap_config():
+    from steps_mm.analysis import count_params
+    usable, _ = configs.shipped_configs(ROOT)
+    config = next(c for c in usable if 'upernet' in c and 'r50' in c)
+    entry = model_index.read_entries()[model_index.entry_name(config, ROOT)]
+    assert entry['Metadata']['Parameters'] == count_params(
+        configs.build_from_config(config)[0])
+
+
+@pytest.mark.slow  # mim as a subprocess
+def test_mim_reads_the_model_index():
+    pytest.importorskip('mim')
+    from mim.commands.search import convert2df
+    from modelindex.load_model_index import load
+    frame = convert2df(load(model_index.MODEL_INDEX))
+    assert set(frame.index) == set(model_index.read_entries())
+    assert (frame['model'] == 'stepsnet').all()
+    assert {'flops', 'parameters', 'input_shape', 'paper'} <= set(frame.columns)
+    # the command itself (from the repository root with the editable install)
+    out = subprocess.run([sys.executable, '-m', 'mim', 'search', 'steps_mm',
+                          '--field', 'flops'], cwd=ROOT, capture_output=True,
+                         text=True, check=True).stdout
+    assert 'config id: mask-rcnn_steps-swin-t-p4-w7_fpn_1x_coco' in out
+
+
+@pytest.mark.parametrize('scope', ['mmengine', 'mmdet', 'mmseg'])
+def test_classifier_builds_under_another_default_scope(scope):
+    """Counting FLOPs after a codebase's config set its default scope (as the
+    Runner and ``analysis.configs.build_model`` do) still finds our backbones."""
+    from mmengine.registry import DefaultScope
+    from steps_mm.models.classifier import StepsImageClassifier
+    with DefaultScope.overwrite_default_scope(scope):
+        model = StepsImageClassifier(dict(type='StepsResNet', depth=18), num_classes=10)
+    assert flops.count_flops(model, (32, 32)) > 0
