@@ -116,3 +116,15 @@ def register_everywhere(registry_name: str, *modules):
     register_in(mmengine.registry, registry_name, modules)
     for codebase in installed_codebases():
         register_in(codebase, registry_name, modules)
+
+
+def register(registry_name: str):
+    """Class decorator: ``register_everywhere(registry_name, cls)``. Written
+    above each class, as mmpretrain's ``@MODELS.register_module()``, so its file
+    shows that it is registered, and where: ``type='<class name>'`` resolves in
+    mmengine's root registry called ``registry_name``, in mmdet's and mmseg's,
+    in mmpretrain's (``steps_mm.pretraining``), and as ``steps_mm.<class name>``."""
+    def decorate(cls):
+        register_everywhere(registry_name, cls)
+        return cls
+    return decorate
