@@ -159,8 +159,9 @@ def summary(result: Comparison, command: str = '') -> Dict:
 
 
 def verdict_table(data: Dict) -> str:
-    """Markdown: per metric, both models' mean ± std, the delta, its interval and
-    the verdict."""
+    """Markdown: per metric, both models' mean ± std, the delta, its interval,
+    the verdict and the smallest true difference the comparison calls 80% of
+    the time (``intervals.detectable_effect``)."""
     from ..report import markdown_table
     steps, twin = data['steps'], data['twin']
     rows = []
@@ -171,11 +172,11 @@ def verdict_table(data: Dict) -> str:
             cells.append(f"{m['mean']:.1f} ± {m['std']:.1f}")
         rows.append([i['column'], *cells, f"{i['delta']:+.1f}",
                      f"[{i['low']:+.1f}, {i['high']:+.1f}]", i['verdict'],
-                     f"{i['seeds']} × {i['images']}"])
+                     f"±{i['detectable']:.1f}", f"{i['seeds']} × {i['images']}"])
     table = markdown_table(['metric', f'{steps} (mean ± std)', f'{twin} (mean ± std)',
                             'delta', f"{data['intervals'][0]['level']:.0%} interval"
                             if data['intervals'] else 'interval', 'verdict',
-                            'seeds × val images'], rows)
+                            'detectable (80%)', 'seeds × val images'], rows)
     if any(i['seeds'] == 1 for i in data['intervals']):
         table += ('\n\nOne seed: the interval covers the validation images only, not '
                   'what another seed moves; run several --seeds.')
@@ -199,7 +200,8 @@ def training_run(out_dir: str, stem: str, seeds: Sequence[int]) -> Dict:
 
 def write_summary(data: Dict, out_dir: str, stem: str) -> Dict[str, str]:
     """``<stem>.json`` and ``<stem>.png`` (per-seed figures of both twins per
-    metric, and the deltas with their intervals) in ``out_dir``."""
+    metric, and the deltas with their intervals over the band of differences
+    too small to be called 80% of the time) in ``out_dir``."""
     paths = dict(json=write_json(out_dir, f'{stem}.json', data))
     intervals = data['intervals']
     fig, axes = new_figure(ncols=len(intervals) + 1, width=3.2, height=3.4)
@@ -217,10 +219,15 @@ def write_summary(data: Dict, out_dir: str, stem: str) -> Dict[str, str]:
     axes[0].legend(fontsize=7)
     ax = axes[-1]
     for y, interval in enumerate(intervals):
+        # grey: the differences this comparison would miss more than 20% of the time
+        size = interval['detectable']
+        ax.fill_between([-size, size], y - 0.25, y + 0.25, color='0.85',
+                        label=f"detectable ({interval['power']:.0%})" if y == 0 else None)
         ax.errorbar(interval['delta'], y, xerr=[[interval['delta'] - interval['low']],
                                                [interval['high'] - interval['delta']]],
                     fmt='o', capsize=4)
     ax.axvline(0, color='k', lw=.8)
+    ax.legend(fontsize=7, loc='lower right')
     ax.set(yticks=range(len(intervals)), yticklabels=[i['column'] for i in intervals],
            title='Steps − twin', xlabel=f"delta, {intervals[0]['level']:.0%} interval")
     ax.grid(alpha=.3)

@@ -31,7 +31,8 @@ def _cell(column: str, values: List[float], signed: bool = False) -> str:
 def _interval_cell(interval) -> str:
     return (f'[{interval.low:+.1f}, {interval.high:+.1f}] {interval.verdict} '
             f'({interval.seeds} seed{"s" if interval.seeds > 1 else ""}, '
-            f'{interval.images} images)')
+            f'{interval.images} images; detects ±{interval.detectable:.1f} '
+            f'{interval.power:.0%} of the time)')
 
 
 def _values(results: List[RunResult], column: str) -> List[float]:

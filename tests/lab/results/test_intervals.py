@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 
 from steps_lab.results.intervals import (CocoScores, IoUScores, Top1Scores, coco_scores,
-                                        delta_interval, iou_scores, top1_scores)
+                                         degrees_of_freedom, delta_interval,
+                                         detectable_effect, image_resamples, iou_scores,
+                                         top1_scores)
 
 
 # ---- COCO AP against pycocotools ------------------------------------------------
@@ -232,6 +234,22 @@ def _null_pairs(noise, rng, images=100, seeds=3):
                   for shift in rng.normal(0, 0.08, 2)) for _ in range(seeds)]
 
 
+def _scored_pairs(noise, rng, difference=0.0, images=100, seeds=3):
+    """Twins whose per-image scores (Top1Scores averages whatever it is given)
+    differ by ``difference`` points in expectation, with noise whose size does
+    not depend on it, on a fresh validation set: with ``noise='seeds'`` each
+    seed shifts each twin (training noise) and draws its per-image noise; with
+    ``'images'`` every seed gets the same scores."""
+    base = rng.uniform(0.3, 0.9, images)
+    gains = (difference / 100, 0.0)
+    if noise == 'images':
+        steps, twin = (_top1(base + g + rng.normal(0, 0.3, images)) for g in gains)
+        return [(steps, twin)] * seeds
+    return [tuple(_top1(base + g + shift + rng.normal(0, 0.3, images))
+                  for g, shift in zip(gains, rng.normal(0, 0.08, 2)))
+            for _ in range(seeds)]
+
+
 @pytest.mark.parametrize('noise', ['seeds', 'images'])
 def test_a_null_delta_is_called_ahead_or_behind_about_5_percent_of_the_time(noise):
     """A 95% interval's verdict on twins that are equal in expectation is wrong
@@ -244,3 +262,50 @@ def test_a_null_delta_is_called_ahead_or_behind_about_5_percent_of_the_time(nois
     wrong = sum(delta_interval(_null_pairs(noise, rng), resamples=300).verdict
                 != 'within noise' for _ in range(trials))
     assert 0.01 <= wrong / trials <= 0.10, f'{wrong} of {trials} null deltas called a verdict'
+
+
+@pytest.mark.parametrize('noise', ['seeds', 'images'])
+def test_a_true_difference_of_the_detectable_size_is_called_about_80_percent_of_the_time(
+        noise):
+    """``detectable``, the smallest difference a comparison would call 80% of
+    the time, is what it says: computed from the noise of twins equal in
+    expectation (the mean variances their intervals measured), a true
+    difference of that size is called ahead in about 80% of fresh comparisons;
+    half of it far less often, and never behind."""
+    rng = np.random.default_rng(1)
+    seed_vars, image_vars = [], []
+    for _ in range(300):
+        pairs = _scored_pairs(noise, rng)
+        per_seed = np.array([s.value() - t.value() for s, t in pairs])
+        seed_vars.append(per_seed.var(ddof=1) / len(pairs))
+        image_vars.append(image_resamples(pairs, 300, rng).var(ddof=1))
+    seed_var, image_var = float(np.mean(seed_vars)), float(np.mean(image_vars))
+    size = detectable_effect(seed_var, image_var,
+                             degrees_of_freedom(seed_var, image_var, 3))
+    # 2.80 standard errors on the images' noise alone; up to 5.65 on two
+    # degrees of freedom where three seeds' spread dominates
+    errors = size / np.sqrt(seed_var + image_var)
+    if noise == 'images':
+        assert errors == pytest.approx(2.80, abs=0.01)
+    else:
+        assert 2.80 < errors < 5.65
+    trials = 250
+    verdicts = [delta_interval(_scored_pairs(noise, rng, difference=size),
+                               resamples=300).verdict for _ in range(trials)]
+    called = verdicts.count('ahead') / trials
+    assert 0.70 <= called <= 0.90, f'{called:.0%} of differences of {size:.1f} called'
+    assert 'behind' not in verdicts
+    half = [delta_interval(_scored_pairs(noise, rng, difference=size / 2),
+                           resamples=300).verdict for _ in range(100)]
+    assert half.count('ahead') / 100 < 0.5
+
+
+def test_every_interval_says_what_it_could_detect():
+    rng = np.random.default_rng(2)
+    interval = delta_interval(_scored_pairs('seeds', rng))
+    assert interval.detectable > interval.high - interval.delta > 0
+    assert interval.to_dict()['detectable'] == interval.detectable
+    assert interval.to_dict()['power'] == 0.8
+    one_seed = delta_interval(_scored_pairs('images', rng, seeds=1))
+    # the images' noise alone: 2.80 standard errors, wider than the 1.96 half-width
+    assert one_seed.detectable > (one_seed.high - one_seed.low) / 2

@@ -163,6 +163,8 @@ def test_compare_summary_has_intervals_per_metric(steps_chain, baseline_chain, t
     for interval in data['intervals']:
         assert interval['low'] <= interval['delta'] <= interval['high']
         assert interval['seeds'] == 1 and interval['verdict'] in intervals.VERDICTS
+        # one seed: the images' noise alone, 2.80 of its errors, past the 1.96 half-width
+        assert interval['detectable'] > (interval['high'] - interval['low']) / 2 > 0
     row = data['per_seed'][0]
     assert row['seed'] == 0 and row[twin.name]['AP^box']['images'] == 4
     # nor per-seed figures: a run without its twin is not part of the comparison
@@ -177,6 +179,7 @@ def test_compare_summary_has_intervals_per_metric(steps_chain, baseline_chain, t
     assert len(rows.splitlines()) == 2 + len(data['intervals'])
     assert note.startswith('One seed: the interval covers the validation images only')
     assert '| AP^box |' in table and '1 × 4 |' in table
+    assert '| detectable (80%) |' in table.splitlines()[0]
 
 
 # ---- the model index -------------------------------------------------------------
