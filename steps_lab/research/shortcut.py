@@ -24,7 +24,7 @@ import torch.nn as nn
 
 from steps_mm.models import StepsStage
 from .runner import Job, run_study
-from .train import Recipe
+from .train import StudyRecipe
 
 #: the readings of z_0 recorded for every block (see the module docstring)
 READINGS = {'gamma': 'network input', 'gamma_step': "step's input"}
@@ -150,14 +150,14 @@ class ShortcutConfig:
     seed: int = 0
     batch: int = 256  # validation digits the ratio is measured on
     drop_path_rate: float = 0.1
-    recipe: Recipe = field(default_factory=Recipe)
+    recipe: StudyRecipe = field(default_factory=StudyRecipe)
 
 
 #: the --quick run: small enough for the tests (seconds)
 QUICK = ShortcutConfig(num_train=500, num_val=200, models=(('sequential', 4),
                                                            ('sequential', 8),
                                                            ('steps', 8)),
-                       batch=32, recipe=Recipe(epochs=1, warmup_epochs=.2))
+                       batch=32, recipe=StudyRecipe(epochs=1, warmup_epochs=.2))
 
 
 def checkpoint_steps(total_steps: int, points: Sequence[float] = PAPER_EPOCHS):
