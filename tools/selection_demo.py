@@ -24,7 +24,7 @@ import time
 
 from steps_lab.compare import from_twin
 from steps_lab import ROOT
-from steps_lab.demo.chain import PAIRS, Recipe
+from steps_lab.demo.chain import PAIRS, ChainRecipe
 from steps_lab.compare.side_by_side import training_run
 
 
@@ -46,7 +46,7 @@ def main():
                                                      args.model))
     compare_dir = osp.abspath(args.compare_dir)
     stages = (args.only, ) if args.only else ('det', 'seg')
-    recipe = Recipe()  # the comparison's (checked against its runs)
+    recipe = ChainRecipe()  # the comparison's (checked against its runs)
     start = time.time()
     command = 'python tools/selection_demo.py ' + ' '.join(sys.argv[1:])
     try:

@@ -27,8 +27,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence
 
 from ..report import mean_std, new_figure, save_figure, write_json
-from ..demo.chain import (PAIRS, STAGES, Recipe, say, stage_config, test_checkpoint,
-                    train_and_test)
+from ..demo.chain import (PAIRS, STAGES, ChainRecipe, say, stage_config,
+                          test_checkpoint, train_and_test)
 from .side_by_side import COLUMNS, chain_dir
 
 #: the Steps model's starts this study adds, in order
@@ -47,7 +47,7 @@ class Study:
     """What ``run_study`` ran: per seed, each start's job dirs by stage."""
     name: str
     seeds: List[int]
-    recipe: Recipe
+    recipe: ChainRecipe
     job_dirs: Dict[int, Dict[str, Dict[str, str]]] = field(default_factory=dict)
     seconds: float = 0.0
 
@@ -96,7 +96,7 @@ def classifier_checkpoint(pretrain_cfg: str, out_file: str,
     return line
 
 
-def twin_pretraining(compare_dir: str, name: str, seed: int, recipe: Recipe) -> str:
+def twin_pretraining(compare_dir: str, name: str, seed: int, recipe: ChainRecipe) -> str:
     """The twin's pretraining checkpoint in a finished comparison."""
     twin = PAIRS[name][1]
     path = osp.join(chain_dir(compare_dir, name, twin, seed), 'pretrain', 'train',
@@ -109,7 +109,7 @@ def twin_pretraining(compare_dir: str, name: str, seed: int, recipe: Recipe) -> 
     return path
 
 
-def run_study(name: str, compare_dir: str, work_dir: str, recipe: Recipe,
+def run_study(name: str, compare_dir: str, work_dir: str, recipe: ChainRecipe,
               seeds: Sequence[int] = (0, ), stages=('det', 'seg'),
               echo: Callable[[str], None] = say, threads: Optional[int] = None) -> Study:
     """Every start of ``ARMS`` for each seed (module doc), on the comparison's
@@ -158,7 +158,7 @@ def run_study(name: str, compare_dir: str, work_dir: str, recipe: Recipe,
 
 
 def reference_dirs(compare_dir: str, name: str, seeds: Sequence[int], stages,
-                   recipe: Recipe) -> Dict[int, Dict[str, Dict[str, str]]]:
+                   recipe: ChainRecipe) -> Dict[int, Dict[str, Dict[str, str]]]:
     """seed -> reference -> stage -> the comparison's job dir, each tested and
     trained on ``recipe``'s schedule (its last checkpoint is there)."""
     found = {}
@@ -179,7 +179,7 @@ def reference_dirs(compare_dir: str, name: str, seeds: Sequence[int], stages,
     return found
 
 
-def read_study(name: str, work_dir: str, recipe: Recipe, seeds: Sequence[int],
+def read_study(name: str, work_dir: str, recipe: ChainRecipe, seeds: Sequence[int],
                stages=('det', 'seg')) -> Study:
     """The finished runs of an earlier ``run_study`` in ``work_dir``."""
     study = Study(name, list(seeds), recipe)

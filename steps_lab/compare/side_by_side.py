@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Callable, Dict, List, Sequence
 
 from ..report import mean_std, new_figure, save_figure, write_json
-from ..demo.chain import PAIRS, Recipe, run_chain, say
+from ..demo.chain import PAIRS, ChainRecipe, run_chain, say
 
 #: the metrics compared, in the tables' columns
 COLUMNS = ('top-1', 'AP^box', 'AP^mask', 'mIoU')
@@ -28,7 +28,7 @@ class Comparison:
     ``steps_lab.results``), the result tables, and the stages' wall times."""
     name: str
     seeds: List[int]
-    recipe: Recipe
+    recipe: ChainRecipe
     job_dirs: Dict[str, Dict[int, List[str]]] = field(default_factory=dict)  # model -> seed -> dirs
     tables: List = field(default_factory=list)
     seconds: float = 0.0
@@ -38,7 +38,7 @@ class Comparison:
         return PAIRS[self.name]
 
 
-def run_compare(name: str, data_dir: str, work_dir: str, recipe: Recipe,
+def run_compare(name: str, data_dir: str, work_dir: str, recipe: ChainRecipe,
                 seeds: Sequence[int] = (0, ), stages=('det', 'seg'), parallel: bool = True,
                 echo: Callable[[str], None] = say) -> Comparison:
     """Both twins of ``PAIRS[name]`` through ``run_chain`` for every seed; with
@@ -85,8 +85,8 @@ def chain_dir(work_dir: str, name: str, model, seed: int) -> str:
     return osp.join(work_dir, f'seed{seed}', side_of(model, name))
 
 
-def read_compare(name: str, work_dir: str, recipe: Recipe, seeds: Sequence[int] = (0, ),
-                 stages=('det', 'seg')) -> Comparison:
+def read_compare(name: str, work_dir: str, recipe: ChainRecipe,
+                 seeds: Sequence[int] = (0, ), stages=('det', 'seg')) -> Comparison:
     """The finished runs of an earlier ``run_compare`` in ``work_dir``, to
     summarise them again without training (``build``, ``summary``)."""
     if name not in PAIRS:

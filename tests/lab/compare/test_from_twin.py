@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from conftest import ROOT, small_recipe
-from steps_lab.demo.chain import PAIRS, Recipe, stage_config
+from steps_lab.demo.chain import PAIRS, ChainRecipe, stage_config
 from steps_lab.compare.from_twin import classifier_checkpoint
 
 STEPS, TWIN = PAIRS['convnext-t']
@@ -26,10 +26,12 @@ def twin_classifier(demo_data, tmp_path_factory):
     """A ConvNeXt-T classifier checkpoint (at its own init) as mmpretrain writes
     one, and the Steps model's generated pretraining config."""
     root = tmp_path_factory.mktemp('from_twin')
-    twin_cfg = stage_config(TWIN, 'pretrain', demo_data, str(root / 'twin'), Recipe(), 0)
+    twin_cfg = stage_config(TWIN, 'pretrain', demo_data, str(root / 'twin'),
+                            ChainRecipe(), 0)
     twin = classifier_checkpoint(twin_cfg, str(root / 'twin.pth'))
     assert 'own init' in twin
-    steps_cfg = stage_config(STEPS, 'pretrain', demo_data, str(root / 'steps'), Recipe(), 0)
+    steps_cfg = stage_config(STEPS, 'pretrain', demo_data, str(root / 'steps'),
+                             ChainRecipe(), 0)
     return str(root / 'twin.pth'), steps_cfg, root
 
 

@@ -9,7 +9,7 @@ import pytest
 from mmengine.config import Config
 
 from conftest import ROOT
-from steps_lab.demo.chain import PAIRS, STAGES, Recipe, stage_config
+from steps_lab.demo.chain import PAIRS, STAGES, ChainRecipe, stage_config
 from steps_lab.demo.data import CLASSES
 from steps_lab.results import twins
 
@@ -24,7 +24,7 @@ def pretrain_models():
     pytest.param(n, marks=() if n == 'resnet-50' else pytest.mark.slow) for n in PAIRS])
 def test_each_pair_runs_like_for_like_with_its_family_recipe(name, demo_data, tmp_path):
     steps, twin = PAIRS[name]
-    recipe = Recipe()
+    recipe = ChainRecipe()
     for stage in STAGES:
         configs = []
         for model in (steps, twin):
@@ -76,7 +76,7 @@ def test_reuse_names_the_run_it_cannot_find(tmp_path):
     (tmp_path / 'seed0' / 'steps' / 'pretrain').mkdir(parents=True)
     with pytest.raises(FileNotFoundError, match=r'Steps-ResNet-50 \(seed 0\) in .*'
                        r'seed0/steps/det: run --compare --model resnet-50'):
-        read_compare('resnet-50', str(tmp_path), Recipe(), [0])
+        read_compare('resnet-50', str(tmp_path), ChainRecipe(), [0])
 
 
 def test_a_summary_made_again_keeps_the_training_runs_time_and_claims_none_it_lacks(tmp_path):
