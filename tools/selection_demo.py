@@ -53,8 +53,8 @@ def main():
         if args.reuse:
             study = from_twin.read_study(args.model, work_dir, recipe, args.seeds, stages)
         else:
-            study = from_twin.run_study(args.model, compare_dir, work_dir, recipe,
-                                        args.seeds, stages)
+            study = from_twin.run_selection(args.model, compare_dir, work_dir, recipe,
+                                            args.seeds, stages)
         data = from_twin.summary(study, compare_dir, command)
     except (FileNotFoundError, ValueError, RuntimeError) as error:
         sys.exit(str(error))
@@ -62,7 +62,7 @@ def main():
     if args.reuse:  # the training run's own command and wall time, where written
         data.update(training_run(out_dir, f'{args.model}_selection', args.seeds),
                     summarized_by=command)
-    written = from_twin.write_summary(data, out_dir, f'{args.model}_selection')
+    written = from_twin.write_selection_summary(data, out_dir, f'{args.model}_selection')
     print(f'\n[selection] {data["steps"]} from {data["twin"]}, seeds {args.seeds} '
           f'(total {time.time() - start:.0f}s; {written["json"]}, plotted to '
           f'{written["png"]})\n')

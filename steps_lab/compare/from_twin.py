@@ -44,7 +44,7 @@ DELTAS = (('selected', 'own pretraining'), ('selected+pretrained', 'own pretrain
 
 @dataclass
 class Study:
-    """What ``run_study`` ran: per seed, each start's job dirs by stage."""
+    """What ``run_selection`` ran: per seed, each start's job dirs by stage."""
     name: str
     seeds: List[int]
     recipe: ChainRecipe
@@ -109,9 +109,10 @@ def twin_pretraining(compare_dir: str, name: str, seed: int, recipe: ChainRecipe
     return path
 
 
-def run_study(name: str, compare_dir: str, work_dir: str, recipe: ChainRecipe,
-              seeds: Sequence[int] = (0, ), stages=('det', 'seg'),
-              echo: Callable[[str], None] = say, threads: Optional[int] = None) -> Study:
+def run_selection(name: str, compare_dir: str, work_dir: str, recipe: ChainRecipe,
+                  seeds: Sequence[int] = (0, ), stages=('det', 'seg'),
+                  echo: Callable[[str], None] = say,
+                  threads: Optional[int] = None) -> Study:
     """Every start of ``ARMS`` for each seed (module doc), on the comparison's
     data in ``compare_dir``."""
     if name not in PAIRS:
@@ -181,7 +182,7 @@ def reference_dirs(compare_dir: str, name: str, seeds: Sequence[int], stages,
 
 def read_study(name: str, work_dir: str, recipe: ChainRecipe, seeds: Sequence[int],
                stages=('det', 'seg')) -> Study:
-    """The finished runs of an earlier ``run_study`` in ``work_dir``."""
+    """The finished runs of an earlier ``run_selection`` in ``work_dir``."""
     study = Study(name, list(seeds), recipe)
     for seed in seeds:
         for arm in ARMS:
@@ -265,7 +266,7 @@ def delta_table(data: Dict) -> str:
          'seeds × val images'], rows)
 
 
-def write_summary(data: Dict, out_dir: str, stem: str) -> Dict[str, str]:
+def write_selection_summary(data: Dict, out_dir: str, stem: str) -> Dict[str, str]:
     """``<stem>.json`` and ``<stem>.png``: per metric, every start's per-seed
     figures (top row) and the deltas with their intervals (bottom row)."""
     paths = dict(json=write_json(out_dir, f'{stem}.json', data))

@@ -99,8 +99,8 @@ def test_the_study_on_a_finished_chain(steps_chain, baseline_chain, demo_data, t
     os.symlink(osp.dirname(baseline_chain['pretrain'].job_dir),
                compare / 'seed0' / 'baseline')
     lines = []
-    study = from_twin.run_study('convnext-t', str(compare), str(tmp_path / 'study'),
-                                small_recipe(), [0], stages=(), echo=lines.append)
+    study = from_twin.run_selection('convnext-t', str(compare), str(tmp_path / 'study'),
+                                    small_recipe(), [0], stages=(), echo=lines.append)
     assert any('seed 0: selected: top-1' in line for line in lines)
     pretrained = study.job_dirs[0]['selected+pretrained']['pretrain']
     selected = osp.join(study.job_dirs[0]['selected']['pretrain'], 'epoch_0.pth')
@@ -112,6 +112,7 @@ def test_the_study_on_a_finished_chain(steps_chain, baseline_chain, demo_data, t
     assert all(row[start]['top-1']['images'] == 12 for start in data['starts'])
     assert {(d['start'], d['against'], d['column']) for d in data['deltas']} == {
         (a, r, 'top-1') for a, r in from_twin.DELTAS}
-    paths = from_twin.write_summary(data, str(tmp_path / 'out'), 'convnext-t_selection')
+    paths = from_twin.write_selection_summary(data, str(tmp_path / 'out'),
+                                              'convnext-t_selection')
     assert json.load(open(paths['json']))['seeds'] == [0] and osp.exists(paths['png'])
     assert 'selected+pretrained | own pretraining' in from_twin.delta_table(data)
