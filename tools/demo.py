@@ -101,7 +101,7 @@ def compare(args, recipe: ChainRecipe, work_dir: str, data_dir: str, start: floa
     command = 'python tools/demo.py ' + ' '.join(sys.argv[1:])
     data = side_by_side.summary(result, command)
     if args.reuse:  # the training run's own command and wall time, where written
-        data.update(side_by_side.training_run(out_dir, args.model, args.seeds),
+        data.update(side_by_side.recorded_run(out_dir, args.model, args.seeds),
                     summarized_by=command)
     written = side_by_side.write_summary(data, out_dir, args.model)
     models = ' against '.join(m.name for m in result.models)

@@ -25,7 +25,7 @@ import time
 from steps_lab.compare import from_twin
 from steps_lab import ROOT
 from steps_lab.demo.chain import PAIRS, ChainRecipe
-from steps_lab.compare.side_by_side import training_run
+from steps_lab.compare.side_by_side import recorded_run
 
 
 def main():
@@ -60,7 +60,7 @@ def main():
         sys.exit(str(error))
     out_dir = args.out or osp.join(work_dir, 'results')
     if args.reuse:  # the training run's own command and wall time, where written
-        data.update(training_run(out_dir, f'{args.model}_selection', args.seeds),
+        data.update(recorded_run(out_dir, f'{args.model}_selection', args.seeds),
                     summarized_by=command)
     written = from_twin.write_selection_summary(data, out_dir, f'{args.model}_selection')
     print(f'\n[selection] {data["steps"]} from {data["twin"]}, seeds {args.seeds} '

@@ -182,7 +182,7 @@ def verdict_table(data: Dict) -> str:
     return table
 
 
-def training_run(out_dir: str, stem: str, seeds: Sequence[int]) -> Dict:
+def recorded_run(out_dir: str, stem: str, seeds: Sequence[int]) -> Dict:
     """The command and wall time that ``<stem>.json`` in ``out_dir`` records for
     the same seeds (None each when there is none: a summary made again keeps
     them, and claims none it did not see)."""

@@ -80,12 +80,12 @@ def test_reuse_names_the_run_it_cannot_find(tmp_path):
 
 
 def test_a_summary_made_again_keeps_the_training_runs_time_and_claims_none_it_lacks(tmp_path):
-    from steps_lab.compare.side_by_side import training_run
+    from steps_lab.compare.side_by_side import recorded_run
     unknown = dict(command=None, wall_seconds=None)
-    assert training_run(str(tmp_path), 'swin-t', [0, 1]) == unknown
+    assert recorded_run(str(tmp_path), 'swin-t', [0, 1]) == unknown
     (tmp_path / 'swin-t.json').write_text(
         '{"seeds": [0, 1, 2], "command": "python tools/demo.py --compare", '
         '"wall_seconds": 3844}')
-    assert training_run(str(tmp_path), 'swin-t', [0, 1]) == unknown
-    assert training_run(str(tmp_path), 'swin-t', [0, 1, 2]) == dict(
+    assert recorded_run(str(tmp_path), 'swin-t', [0, 1]) == unknown
+    assert recorded_run(str(tmp_path), 'swin-t', [0, 1, 2]) == dict(
         command='python tools/demo.py --compare', wall_seconds=3844)
