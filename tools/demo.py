@@ -79,7 +79,7 @@ def main_job(args, recipe: ChainRecipe, work_dir: str, data_dir: str, start: flo
 
 
 def compare(args, recipe: ChainRecipe, work_dir: str, data_dir: str, start: float):
-    from steps_mm import results
+    from steps_lab import results
     from steps_lab.compare import side_by_side
     stages = (args.only, ) if args.only else ('det', 'seg')
     if args.reuse:
