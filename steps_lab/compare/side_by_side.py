@@ -9,6 +9,7 @@ seeds), the interval of each Steps-minus-twin delta and its verdict
 (with the number of validation images behind each) as JSON and plots them.
 """
 import json
+import os
 import os.path as osp
 import threading
 import time
@@ -48,6 +49,8 @@ def run_compare(name: str, data_dir: str, work_dir: str, recipe: ChainRecipe,
     start = time.time()
     result = Comparison(name, list(seeds), recipe)
     failures: List[BaseException] = []
+    if parallel:  # both sides' mim imports would race to create mim's cache folder
+        prepare_parallel_mim()
 
     def chain(model, seed):
         try:
@@ -74,6 +77,17 @@ def run_compare(name: str, data_dir: str, work_dir: str, recipe: ChainRecipe,
             raise failures[0]
     result.seconds = time.time() - start
     return result
+
+
+def prepare_parallel_mim() -> str:
+    """Make mim's cache folder (``~/.cache/mim``, under this process's HOME, which
+    the ``mim`` processes inherit) before two of them start together. mim's import
+    creates it unguarded (``if not osp.exists(...): os.makedirs(...)``): on a fresh
+    machine both twins' first ``mim train`` see it missing, and the slower one dies
+    with ``FileExistsError`` at its first stage. Returns the folder."""
+    cache = osp.join(osp.expanduser('~'), '.cache', 'mim')
+    os.makedirs(cache, exist_ok=True)
+    return cache
 
 
 def side_of(model, name: str) -> str:
