@@ -36,9 +36,9 @@ def demo_cfg(config: str, data_dir: str, work_dir, iters: int = 2,
 #: the demo's chain at test size: 2 pretraining epochs at 64 px, 2 iterations of
 #: each fine-tuning at 128 px (the size ``demo_data`` is built at)
 def small_recipe():
-    from steps_lab.demo.chain import Recipe
-    return Recipe(pretrain_epochs=2, pretrain_size=64, det_iters=2, seg_iters=2,
-                  size=128)
+    from steps_lab.demo.chain import ChainRecipe
+    return ChainRecipe(pretrain_epochs=2, pretrain_size=64, det_iters=2, seg_iters=2,
+                       size=128)
 
 
 def _run_chain(model, data_dir, work_dir, stages):

@@ -32,7 +32,7 @@ import time
 
 from steps_lab.demo import build_classification_dataset, build_demo_datasets
 from steps_lab import ROOT
-from steps_lab.demo.chain import (PAIRS, STAGES, STEPS, Recipe, plot_curves,
+from steps_lab.demo.chain import (PAIRS, STAGES, STEPS, ChainRecipe, plot_curves,
                                   run_chain)
 from steps_lab.results import ResultsError, read_run
 
@@ -41,7 +41,7 @@ TITLES = {'pretrain': 'pretraining (mmpretrain)', 'det': 'Mask R-CNN (mmdet)',
 STAGE_OF = {codebase: stage for stage, (codebase, _) in STAGES.items()}
 
 
-def build_data(work_dir: str, recipe: Recipe) -> str:
+def build_data(work_dir: str, recipe: ChainRecipe) -> str:
     print('[demo] building the built-in datasets (scikit-image photographs, pasted '
           'shapes with exact masks)', flush=True)
     data_dir = osp.join(work_dir, 'data')
@@ -52,7 +52,7 @@ def build_data(work_dir: str, recipe: Recipe) -> str:
     return data_dir
 
 
-def main_job(args, recipe: Recipe, work_dir: str, data_dir: str, start: float):
+def main_job(args, recipe: ChainRecipe, work_dir: str, data_dir: str, start: float):
     stages = (args.only, ) if args.only else ('det', 'seg')
     starts = ('pretrained', 'scratch') if args.compare_scratch else ('pretrained', )
     runs = run_chain(STEPS, data_dir, work_dir, recipe, stages=stages, starts=starts)
@@ -78,8 +78,8 @@ def main_job(args, recipe: Recipe, work_dir: str, data_dir: str, start: float):
                   f'| {cells} |')
 
 
-def compare(args, recipe: Recipe, work_dir: str, data_dir: str, start: float):
-    from steps_mm import results
+def compare(args, recipe: ChainRecipe, work_dir: str, data_dir: str, start: float):
+    from steps_lab import results
     from steps_lab.compare import side_by_side
     stages = (args.only, ) if args.only else ('det', 'seg')
     if args.reuse:
@@ -101,7 +101,7 @@ def compare(args, recipe: Recipe, work_dir: str, data_dir: str, start: float):
     command = 'python tools/demo.py ' + ' '.join(sys.argv[1:])
     data = side_by_side.summary(result, command)
     if args.reuse:  # the training run's own command and wall time, where written
-        data.update(side_by_side.training_run(out_dir, args.model, args.seeds),
+        data.update(side_by_side.recorded_run(out_dir, args.model, args.seeds),
                     summarized_by=command)
     written = side_by_side.write_summary(data, out_dir, args.model)
     models = ' against '.join(m.name for m in result.models)
@@ -117,12 +117,12 @@ def main():
     parser.add_argument('--work-dir', help='default: work_dirs/demo, with --compare '
                                            'work_dirs/demo_compare')
     parser.add_argument('--only', choices=('det', 'seg'), help='pretrain, then one stage')
-    parser.add_argument('--pretrain-epochs', type=int, default=Recipe.pretrain_epochs)
-    parser.add_argument('--det-iters', type=int, default=Recipe.det_iters,
+    parser.add_argument('--pretrain-epochs', type=int, default=ChainRecipe.pretrain_epochs)
+    parser.add_argument('--det-iters', type=int, default=ChainRecipe.det_iters,
                         help='Mask R-CNN fine-tuning iterations (a longer schedule: 540)')
-    parser.add_argument('--finetune-lr', type=float, default=Recipe.finetune_lr,
+    parser.add_argument('--finetune-lr', type=float, default=ChainRecipe.finetune_lr,
                         help='the det/seg fine-tuning learning rate (AdamW, batch 2)')
-    parser.add_argument('--seg-iters', type=int, default=Recipe.seg_iters,
+    parser.add_argument('--seg-iters', type=int, default=ChainRecipe.seg_iters,
                         help='UperNet fine-tuning iterations (a longer schedule: 180)')
     parser.add_argument('--compare-scratch', action='store_true',
                         help='also fine-tune from scratch, the same iterations')
@@ -159,8 +159,8 @@ def main():
     # the main job shows the chain working: a quarter of the validation images
     # (their test costs) is enough there; a comparison needs them all
     sizes = {} if args.compare else dict(num_val=32, cls_val=16)
-    recipe = Recipe(pretrain_epochs=args.pretrain_epochs, det_iters=args.det_iters,
-                    seg_iters=args.seg_iters, finetune_lr=args.finetune_lr, **sizes)
+    recipe = ChainRecipe(pretrain_epochs=args.pretrain_epochs, det_iters=args.det_iters,
+                         seg_iters=args.seg_iters, finetune_lr=args.finetune_lr, **sizes)
     # --reuse reads the runs as they were tested: their data stays as it is
     data_dir = (osp.join(work_dir, 'data') if args.compare and args.reuse
                 else build_data(work_dir, recipe))

@@ -47,7 +47,7 @@ def main():
                         help="write the metrics into the package's model index or PATH")
     args = parser.parse_args()
 
-    from steps_mm import results
+    from steps_lab import results
     from steps_lab.results import intervals
     from steps_lab.results.metafile import write_results
     try:

@@ -24,8 +24,8 @@ import time
 
 from steps_lab.compare import from_twin
 from steps_lab import ROOT
-from steps_lab.demo.chain import PAIRS, Recipe
-from steps_lab.compare.side_by_side import training_run
+from steps_lab.demo.chain import PAIRS, ChainRecipe
+from steps_lab.compare.side_by_side import recorded_run
 
 
 def main():
@@ -46,23 +46,23 @@ def main():
                                                      args.model))
     compare_dir = osp.abspath(args.compare_dir)
     stages = (args.only, ) if args.only else ('det', 'seg')
-    recipe = Recipe()  # the comparison's (checked against its runs)
+    recipe = ChainRecipe()  # the comparison's (checked against its runs)
     start = time.time()
     command = 'python tools/selection_demo.py ' + ' '.join(sys.argv[1:])
     try:
         if args.reuse:
             study = from_twin.read_study(args.model, work_dir, recipe, args.seeds, stages)
         else:
-            study = from_twin.run_study(args.model, compare_dir, work_dir, recipe,
-                                        args.seeds, stages)
+            study = from_twin.run_selection(args.model, compare_dir, work_dir, recipe,
+                                            args.seeds, stages)
         data = from_twin.summary(study, compare_dir, command)
     except (FileNotFoundError, ValueError, RuntimeError) as error:
         sys.exit(str(error))
     out_dir = args.out or osp.join(work_dir, 'results')
     if args.reuse:  # the training run's own command and wall time, where written
-        data.update(training_run(out_dir, f'{args.model}_selection', args.seeds),
+        data.update(recorded_run(out_dir, f'{args.model}_selection', args.seeds),
                     summarized_by=command)
-    written = from_twin.write_summary(data, out_dir, f'{args.model}_selection')
+    written = from_twin.write_selection_summary(data, out_dir, f'{args.model}_selection')
     print(f'\n[selection] {data["steps"]} from {data["twin"]}, seeds {args.seeds} '
           f'(total {time.time() - start:.0f}s; {written["json"]}, plotted to '
           f'{written["png"]})\n')

@@ -27,8 +27,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence
 
 from ..report import mean_std, new_figure, save_figure, write_json
-from ..demo.chain import (PAIRS, STAGES, Recipe, say, stage_config, test_checkpoint,
-                    train_and_test)
+from ..demo.chain import (PAIRS, STAGES, ChainRecipe, say, stage_config,
+                          test_checkpoint, train_and_test)
 from .side_by_side import COLUMNS, chain_dir
 
 #: the Steps model's starts this study adds, in order
@@ -44,10 +44,10 @@ DELTAS = (('selected', 'own pretraining'), ('selected+pretrained', 'own pretrain
 
 @dataclass
 class Study:
-    """What ``run_study`` ran: per seed, each start's job dirs by stage."""
+    """What ``run_selection`` ran: per seed, each start's job dirs by stage."""
     name: str
     seeds: List[int]
-    recipe: Recipe
+    recipe: ChainRecipe
     job_dirs: Dict[int, Dict[str, Dict[str, str]]] = field(default_factory=dict)
     seconds: float = 0.0
 
@@ -96,7 +96,7 @@ def classifier_checkpoint(pretrain_cfg: str, out_file: str,
     return line
 
 
-def twin_pretraining(compare_dir: str, name: str, seed: int, recipe: Recipe) -> str:
+def twin_pretraining(compare_dir: str, name: str, seed: int, recipe: ChainRecipe) -> str:
     """The twin's pretraining checkpoint in a finished comparison."""
     twin = PAIRS[name][1]
     path = osp.join(chain_dir(compare_dir, name, twin, seed), 'pretrain', 'train',
@@ -109,9 +109,10 @@ def twin_pretraining(compare_dir: str, name: str, seed: int, recipe: Recipe) -> 
     return path
 
 
-def run_study(name: str, compare_dir: str, work_dir: str, recipe: Recipe,
-              seeds: Sequence[int] = (0, ), stages=('det', 'seg'),
-              echo: Callable[[str], None] = say, threads: Optional[int] = None) -> Study:
+def run_selection(name: str, compare_dir: str, work_dir: str, recipe: ChainRecipe,
+                  seeds: Sequence[int] = (0, ), stages=('det', 'seg'),
+                  echo: Callable[[str], None] = say,
+                  threads: Optional[int] = None) -> Study:
     """Every start of ``ARMS`` for each seed (module doc), on the comparison's
     data in ``compare_dir``."""
     if name not in PAIRS:
@@ -158,7 +159,7 @@ def run_study(name: str, compare_dir: str, work_dir: str, recipe: Recipe,
 
 
 def reference_dirs(compare_dir: str, name: str, seeds: Sequence[int], stages,
-                   recipe: Recipe) -> Dict[int, Dict[str, Dict[str, str]]]:
+                   recipe: ChainRecipe) -> Dict[int, Dict[str, Dict[str, str]]]:
     """seed -> reference -> stage -> the comparison's job dir, each tested and
     trained on ``recipe``'s schedule (its last checkpoint is there)."""
     found = {}
@@ -179,9 +180,9 @@ def reference_dirs(compare_dir: str, name: str, seeds: Sequence[int], stages,
     return found
 
 
-def read_study(name: str, work_dir: str, recipe: Recipe, seeds: Sequence[int],
+def read_study(name: str, work_dir: str, recipe: ChainRecipe, seeds: Sequence[int],
                stages=('det', 'seg')) -> Study:
-    """The finished runs of an earlier ``run_study`` in ``work_dir``."""
+    """The finished runs of an earlier ``run_selection`` in ``work_dir``."""
     study = Study(name, list(seeds), recipe)
     for seed in seeds:
         for arm in ARMS:
@@ -265,7 +266,7 @@ def delta_table(data: Dict) -> str:
          'seeds × val images'], rows)
 
 
-def write_summary(data: Dict, out_dir: str, stem: str) -> Dict[str, str]:
+def write_selection_summary(data: Dict, out_dir: str, stem: str) -> Dict[str, str]:
     """``<stem>.json`` and ``<stem>.png``: per metric, every start's per-seed
     figures (top row) and the deltas with their intervals (bottom row)."""
     paths = dict(json=write_json(out_dir, f'{stem}.json', data))

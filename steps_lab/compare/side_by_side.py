@@ -9,6 +9,7 @@ seeds), the interval of each Steps-minus-twin delta and its verdict
 (with the number of validation images behind each) as JSON and plots them.
 """
 import json
+import os
 import os.path as osp
 import threading
 import time
@@ -16,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Callable, Dict, List, Sequence
 
 from ..report import mean_std, new_figure, save_figure, write_json
-from ..demo.chain import PAIRS, Recipe, run_chain, say
+from ..demo.chain import PAIRS, ChainRecipe, run_chain, say
 
 #: the metrics compared, in the tables' columns
 COLUMNS = ('top-1', 'AP^box', 'AP^mask', 'mIoU')
@@ -28,7 +29,7 @@ class Comparison:
     ``steps_lab.results``), the result tables, and the stages' wall times."""
     name: str
     seeds: List[int]
-    recipe: Recipe
+    recipe: ChainRecipe
     job_dirs: Dict[str, Dict[int, List[str]]] = field(default_factory=dict)  # model -> seed -> dirs
     tables: List = field(default_factory=list)
     seconds: float = 0.0
@@ -38,7 +39,7 @@ class Comparison:
         return PAIRS[self.name]
 
 
-def run_compare(name: str, data_dir: str, work_dir: str, recipe: Recipe,
+def run_compare(name: str, data_dir: str, work_dir: str, recipe: ChainRecipe,
                 seeds: Sequence[int] = (0, ), stages=('det', 'seg'), parallel: bool = True,
                 echo: Callable[[str], None] = say) -> Comparison:
     """Both twins of ``PAIRS[name]`` through ``run_chain`` for every seed; with
@@ -48,6 +49,8 @@ def run_compare(name: str, data_dir: str, work_dir: str, recipe: Recipe,
     start = time.time()
     result = Comparison(name, list(seeds), recipe)
     failures: List[BaseException] = []
+    if parallel:  # both sides' mim imports would race to create mim's cache folder
+        prepare_parallel_mim()
 
     def chain(model, seed):
         try:
@@ -76,6 +79,17 @@ def run_compare(name: str, data_dir: str, work_dir: str, recipe: Recipe,
     return result
 
 
+def prepare_parallel_mim() -> str:
+    """Make mim's cache folder (``~/.cache/mim``, under this process's HOME, which
+    the ``mim`` processes inherit) before two of them start together. mim's import
+    creates it unguarded (``if not osp.exists(...): os.makedirs(...)``): on a fresh
+    machine both twins' first ``mim train`` see it missing, and the slower one dies
+    with ``FileExistsError`` at its first stage. Returns the folder."""
+    cache = osp.join(osp.expanduser('~'), '.cache', 'mim')
+    os.makedirs(cache, exist_ok=True)
+    return cache
+
+
 def side_of(model, name: str) -> str:
     return 'steps' if model is PAIRS[name][0] else 'baseline'
 
@@ -85,8 +99,8 @@ def chain_dir(work_dir: str, name: str, model, seed: int) -> str:
     return osp.join(work_dir, f'seed{seed}', side_of(model, name))
 
 
-def read_compare(name: str, work_dir: str, recipe: Recipe, seeds: Sequence[int] = (0, ),
-                 stages=('det', 'seg')) -> Comparison:
+def read_compare(name: str, work_dir: str, recipe: ChainRecipe,
+                 seeds: Sequence[int] = (0, ), stages=('det', 'seg')) -> Comparison:
     """The finished runs of an earlier ``run_compare`` in ``work_dir``, to
     summarise them again without training (``build``, ``summary``)."""
     if name not in PAIRS:
@@ -183,7 +197,7 @@ def verdict_table(data: Dict) -> str:
     return table
 
 
-def training_run(out_dir: str, stem: str, seeds: Sequence[int]) -> Dict:
+def recorded_run(out_dir: str, stem: str, seeds: Sequence[int]) -> Dict:
     """The command and wall time that ``<stem>.json`` in ``out_dir`` records for
     the same seeds (None each when there is none: a summary made again keeps
     them, and claims none it did not see)."""

@@ -6,7 +6,7 @@ test its Mask R-CNN and UperNet from that checkpoint with ``mim train`` /
 
 One ``Model`` is one side of the paper's comparison (its ImageNet, detection and
 segmentation configs); ``STEPS`` and its twin ``BASELINE`` run through the same
-``Recipe`` for the comparison.
+``ChainRecipe`` for the comparison.
 """
 import os
 import os.path as osp
@@ -93,7 +93,7 @@ STAGES = {
 
 
 @dataclass
-class Recipe:
+class ChainRecipe:
     """The demo's schedule and sizes, the same for both sides of a comparison."""
     pretrain_epochs: int = 12
     pretrain_size: int = 64
@@ -198,8 +198,8 @@ def test_checkpoint(codebase: str, cfg: str, job_dir: str, checkpoint: str,
     return StageRun(job_dir, checkpoint, read_run(job_dir).test().metrics, 0.0)
 
 
-def stage_config(model: Model, stage: str, data_dir: str, job_dir: str, recipe: Recipe,
-                 seed: int, backbone_checkpoint: Optional[str] = None,
+def stage_config(model: Model, stage: str, data_dir: str, job_dir: str,
+                 recipe: ChainRecipe, seed: int, backbone_checkpoint: Optional[str] = None,
                  load_from: Optional[str] = None) -> str:
     """The generated config of ``model``'s ``stage``, named after the shipped one
     (the Runner dumps it under that name: the results tool reads it back).
@@ -222,7 +222,8 @@ def stage_config(model: Model, stage: str, data_dir: str, job_dir: str, recipe: 
                              optimizer=model.optimizer, **options)
 
 
-def run_chain(model: Model, data_dir: str, work_dir: str, recipe: Recipe, seed: int = 0,
+def run_chain(model: Model, data_dir: str, work_dir: str, recipe: ChainRecipe,
+              seed: int = 0,
               stages: Tuple[str, ...] = ('det', 'seg'), starts: Tuple[str, ...] = ('pretrained', ),
               echo: Callable[[str], None] = say,
               threads: Optional[int] = None) -> Dict[str, StageRun]:

@@ -16,7 +16,7 @@ from typing import Dict, List, Optional, Tuple
 
 from ..report import markdown_table, mean_std, new_figure, save_figure
 from .runner import Job, run_study
-from .train import Recipe, fit
+from .train import StudyRecipe, fit
 
 PAIRINGS = ('layers', 'compute')
 #: the training accuracy the shallowest sequential model must reach for the
@@ -34,13 +34,13 @@ class DepthConfig:
     blocks: Tuple[int, ...] = (12, 24, 48, 96)  # of the sequential model
     pairing: str = 'layers'
     drop_path_rate: float = 0.1
-    recipe: Recipe = field(default_factory=Recipe)
+    recipe: StudyRecipe = field(default_factory=StudyRecipe)
     layouts: Tuple[str, ...] = ('sequential', 'steps')
 
 
 #: the --quick grid: small enough for the tests (seconds)
 QUICK = DepthConfig(num_train=500, num_val=200, seeds=(0,), width=32, blocks=(4, 8),
-                    recipe=Recipe(epochs=1, warmup_epochs=.2))
+                    recipe=StudyRecipe(epochs=1, warmup_epochs=.2))
 
 
 def partner_blocks(seq_blocks: int, pairing: str) -> int:
@@ -61,7 +61,7 @@ def describe_deit(layout: str, blocks: int, width: int) -> Dict:
                 macs=analyze(model, (28, 28), channels=1).total())
 
 
-def train_deit(layout: str, blocks: int, width: int, seed: int, recipe: Recipe,
+def train_deit(layout: str, blocks: int, width: int, seed: int, recipe: StudyRecipe,
                drop_path_rate: float, num_train: int, num_val: int,
                report) -> Dict:
     """One Fig. 1 model, trained and evaluated (a ``runner`` job)."""

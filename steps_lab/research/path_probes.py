@@ -12,7 +12,7 @@ import torch.nn as nn
 from steps_mm.models import StepsStage
 from ..paper import STEPS_PROBES
 from .runner import Job, run_study
-from .train import Recipe
+from .train import StudyRecipe
 
 
 def steps_stages(model: nn.Module) -> List[StepsStage]:
@@ -174,7 +174,7 @@ class ProbeConfig:
     drop_path_rate: float = 0.1
     num_train: int = 4000
     num_val: int = 1000
-    recipe: Recipe = field(default_factory=Recipe)
+    recipe: StudyRecipe = field(default_factory=StudyRecipe)
 
     def spec(self) -> Dict:
         """The model's description, as ``models.build`` takes it."""
@@ -184,7 +184,7 @@ class ProbeConfig:
 
 #: the --quick run: small enough for the tests (seconds)
 QUICK = ProbeConfig(num_train=500, num_val=200, blocks=8,
-                    recipe=Recipe(epochs=1, warmup_epochs=.2))
+                    recipe=StudyRecipe(epochs=1, warmup_epochs=.2))
 
 
 def train_and_probe(cfg: ProbeConfig, save: Optional[str], stage_index: int,

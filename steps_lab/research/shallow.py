@@ -15,7 +15,7 @@ from ..paper import SHALLOW_TABLE2_MNIST as PAPER_TABLE2_MNIST
 from ..report import markdown_table, mean_std, new_figure, save_figure
 from .data import NUM_CLASSES
 from .runner import Job, run_study
-from .train import Recipe, fit
+from .train import StudyRecipe, fit
 
 Q_BINS = (('Q<1', 0., 1.), ('1-3', 1., 3.), ('3-10', 3., 10.),
           ('>=10', 10., float('inf')))
@@ -32,7 +32,7 @@ class ShallowConfig:
     kernels: Tuple[int, ...] = (1, 3)
     # trained out: no label smoothing or weight decay, which would keep the
     # training loss off zero
-    recipe: Recipe = field(default_factory=lambda: Recipe(
+    recipe: StudyRecipe = field(default_factory=lambda: StudyRecipe(
         epochs=50, lr=5e-3, min_lr=1e-5, weight_decay=0., label_smoothing=0.,
         warmup_epochs=1))
 
@@ -48,7 +48,7 @@ def q_bin(q: float) -> str:
 
 
 def train_conv(layers: int, filters: int, kernel: int, layout: str, seed: int,
-               recipe: Recipe, num_train: int, num_val: int, report) -> Dict:
+               recipe: StudyRecipe, num_train: int, num_val: int, report) -> Dict:
     """One Table 2 net, trained and evaluated (a ``runner`` job); a seed gives
     both layouts the same initial weights."""
     from steps_mm.analysis import count_params

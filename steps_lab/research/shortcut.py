@@ -24,7 +24,7 @@ import torch.nn as nn
 
 from steps_mm.models import StepsStage
 from .runner import Job, run_study
-from .train import Recipe
+from .train import StudyRecipe
 
 #: the readings of z_0 recorded for every block (see the module docstring)
 READINGS = {'gamma': 'network input', 'gamma_step': "step's input"}
@@ -150,14 +150,14 @@ class ShortcutConfig:
     seed: int = 0
     batch: int = 256  # validation digits the ratio is measured on
     drop_path_rate: float = 0.1
-    recipe: Recipe = field(default_factory=Recipe)
+    recipe: StudyRecipe = field(default_factory=StudyRecipe)
 
 
 #: the --quick run: small enough for the tests (seconds)
 QUICK = ShortcutConfig(num_train=500, num_val=200, models=(('sequential', 4),
                                                            ('sequential', 8),
                                                            ('steps', 8)),
-                       batch=32, recipe=Recipe(epochs=1, warmup_epochs=.2))
+                       batch=32, recipe=StudyRecipe(epochs=1, warmup_epochs=.2))
 
 
 def checkpoint_steps(total_steps: int, points: Sequence[float] = PAPER_EPOCHS):
@@ -213,7 +213,7 @@ def measure_checkpoint(path: str, batch: int = 256) -> Dict:
         plots={})
 
 
-def model_name(run: Dict) -> str:
+def run_label(run: Dict) -> str:
     return f"{'Steps-DeiT' if run['layout'] == 'steps' else 'DeiT'}-like " \
            f"{run['layers']} layers"
 
@@ -240,7 +240,7 @@ def study_table(runs: List[Dict]) -> str:
                 f"epoch {panel['epoch']:.2g} (step {panel['step']})"
             for key in readings_of(run):
                 s = gamma_summary(panel['records'], key)
-                rows.append([model_name(run), when, READINGS[key]]
+                rows.append([run_label(run), when, READINGS[key]]
                             + [f'{s["at"][p]:.3f}' for p in sorted(s['at'])]
                             + [f"{s['min']:.3f}", f"{s['mean']:.3f}"])
     return markdown_table(['model', 'when', 'z_0', 'γ@0.25', 'γ@0.5', 'γ@0.75',
@@ -251,7 +251,7 @@ def accuracy_table(runs: List[Dict]) -> str:
     from ..report import markdown_table
     return markdown_table(
         ['model', 'blocks', 'train acc (%)', 'test acc (%)'],
-        [[model_name(r), r['blocks'], f"{100 * r['train_acc']:.2f}",
+        [[run_label(r), r['blocks'], f"{100 * r['train_acc']:.2f}",
           f"{100 * r['val_acc']:.2f}"] for r in runs])
 
 
@@ -268,8 +268,8 @@ def plot_study(runs: List[Dict], out_dir: str) -> str:
             panel = run['panels'][i]
             for key, style in zip(readings_of(run), ('-', '--')):
                 recs = panel['records']
-                label = model_name(run) + (f' (z_0: {READINGS[key]})'
-                                           if run['layout'] == 'steps' else '')
+                label = run_label(run) + (f' (z_0: {READINGS[key]})'
+                                          if run['layout'] == 'steps' else '')
                 ax.plot([r['depth'] for r in recs], [r[key] for r in recs], style,
                         color=colour, label=label)
         panel = runs[0]['panels'][i]

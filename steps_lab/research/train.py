@@ -27,7 +27,7 @@ NO_DECAY_NAMES = ('pos_embed', 'cls_token')
 
 
 @dataclass(frozen=True)
-class Recipe:
+class StudyRecipe:
     """Training hyper-parameters; the defaults are the research tools'."""
     epochs: float = 15
     batch_size: int = 64
@@ -47,10 +47,10 @@ class Recipe:
                 + (f', random shifts of up to {self.shift} px' if self.shift else '')
                 + f', {self.epochs:g} epochs')
 
-    def with_(self, **changes) -> 'Recipe':
+    def with_(self, **changes) -> 'StudyRecipe':
         """This recipe with the non-None ``changes``."""
-        return Recipe(**{**asdict(self), **{k: v for k, v in changes.items()
-                                             if v is not None}})
+        return StudyRecipe(**{**asdict(self), **{k: v for k, v in changes.items()
+                                                  if v is not None}})
 
 
 def seed_everything(seed: int):
@@ -80,7 +80,7 @@ def adamw(groups: list, lr: float) -> torch.optim.AdamW:
         return torch.optim.AdamW(groups, lr=lr)
 
 
-def lr_at(step: int, total: int, warmup: int, recipe: Recipe) -> float:
+def lr_at(step: int, total: int, warmup: int, recipe: StudyRecipe) -> float:
     """Linear warmup from ``lr / warmup`` to ``lr``, then cosine to ``min_lr``."""
     import math
     if step < warmup:
@@ -128,14 +128,14 @@ def report_epochs(report: Callable[[float, str], None],
     return on_step
 
 
-def steps_of(recipe: Recipe, num_samples: int) -> Tuple[int, int]:
+def steps_of(recipe: StudyRecipe, num_samples: int) -> Tuple[int, int]:
     """(total steps, warmup steps) of ``recipe`` on ``num_samples`` samples."""
     per_epoch = -(-num_samples // recipe.batch_size)
     total = max(1, round(recipe.epochs * per_epoch))
     return total, min(total, round(recipe.warmup_epochs * per_epoch))
 
 
-def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, recipe: Recipe, *,
+def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, recipe: StudyRecipe, *,
           seed: int = 0, max_steps: Optional[int] = None,
           on_step: Optional[Callable[[int, int, float], None]] = None) -> Dict:
     """Train ``model`` on ``(x, y)`` with ``recipe``; ``on_step(step, total,
@@ -177,7 +177,7 @@ def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, recipe: Recipe, *,
     return dict(steps=total, last_epoch_loss=sum(recent) / max(len(recent), 1))
 
 
-def fit(spec: Dict, recipe: Recipe, seed: int, num_train: int, num_val: int,
+def fit(spec: Dict, recipe: StudyRecipe, seed: int, num_train: int, num_val: int,
         report: Callable[[float, str], None],
         watch: Optional[Callable[[nn.Module, int, int], None]] = None
         ) -> Tuple[nn.Module, Dict]:

@@ -39,7 +39,7 @@ def entry_results(table: TaskTable, result: RunResult) -> Dict:
             'Checkpoint': checkpoints[0] if len(checkpoints) == 1 else checkpoints}
 
 
-def entry_name(result: RunResult, names: List[str]) -> Optional[str]:
+def entry_of_run(result: RunResult, names: List[str]) -> Optional[str]:
     """The index entry of a run's config: the entry whose name ends with the
     config file's name (``imagenet/steps-convnext-tiny_32xb128_in1k``)."""
     stem = osp.splitext(osp.basename(result.config_file))[0]
@@ -67,7 +67,7 @@ def write_results(tables: List[TaskTable], path: str = index.METAFILE) -> List[s
             continue
         for result in [r for p in table.pairs for r in (p.steps, p.baseline)] + \
                 table.unpaired:
-            name = entry_name(result, list(entries))
+            name = entry_of_run(result, list(entries))
             if name is None:
                 problems.append(f'{result.run.work_dir}: its config '
                                 f'{osp.basename(result.config_file)} names no entry of '

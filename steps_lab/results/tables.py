@@ -81,7 +81,7 @@ class TaskTable:
     intervals: List[List] = field(default_factory=list)
 
 
-def model_name(cfg) -> str:
+def config_model_name(cfg) -> str:
     """The tools' name of the config's backbone (``Steps-ConvNeXt-T`` /
     ``ConvNeXt-T``, ``DeiT-S``, ``ResNet-50``: ``StepsBackbone.model_name``);
     for another backbone or a custom arch, its type (and layout)."""
@@ -189,7 +189,7 @@ class FlopCounter:
 
 
 def run_result(run: Run, flops: Optional[FlopCounter]) -> RunResult:
-    result = RunResult(run, model_name(run.config), twins.layout(run.config))
+    result = RunResult(run, config_model_name(run.config), twins.layout(run.config))
     if flops is not None:
         result.figures.update(flops(run))
     result.figures.update(test_figures(run))

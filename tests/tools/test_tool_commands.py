@@ -5,6 +5,7 @@ alternatives (``a|b|c``) and placeholders (``SRC``, ``DST``) are expanded over
 what they stand for. The research tools and the demo are run by their own tests;
 ``--device cuda`` commands need a GPU."""
 import ast
+import importlib
 import json
 import os
 import os.path as osp
@@ -236,3 +237,29 @@ def test_tools_are_thin_clis(tool):
                 isinstance(node.value, ast.Name) and node.value.id == 'sys':
             raise AssertionError(f'tools/{tool}:{node.lineno} uses sys.path')
     assert len(source.splitlines()) <= 200, f'tools/{tool} is a library, not a CLI'
+
+
+@pytest.mark.parametrize('tool', TOOLS)
+def test_tools_import_names_that_exist(tool):
+    """Every steps_mm / steps_lab name a tool imports, inside its functions too,
+    exists: a late import of a moved module (``from steps_mm import results``
+    after the lab left the plugin) fails only when that branch runs."""
+    missing = []
+    for node in ast.walk(ast.parse(open(osp.join(ROOT, 'tools', tool)).read())):
+        if isinstance(node, ast.Import):
+            modules = [(a.name, None) for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and not node.level:
+            modules = [(node.module, a.name) for a in node.names]
+        else:
+            continue
+        for module, name in modules:
+            if module.split('.')[0] not in ('steps_mm', 'steps_lab'):
+                continue
+            try:
+                found = importlib.import_module(module)
+                if name is not None and not hasattr(found, name):
+                    importlib.import_module(f'{module}.{name}')  # a submodule
+            except ImportError:
+                missing.append(f'tools/{tool}:{node.lineno}: {module}'
+                               + (f' has no {name}' if name else ''))
+    assert not missing, missing

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from conftest import ROOT, small_recipe
-from steps_lab.demo.chain import PAIRS, Recipe, stage_config
+from steps_lab.demo.chain import PAIRS, ChainRecipe, stage_config
 from steps_lab.compare.from_twin import classifier_checkpoint
 
 STEPS, TWIN = PAIRS['convnext-t']
@@ -26,10 +26,12 @@ def twin_classifier(demo_data, tmp_path_factory):
     """A ConvNeXt-T classifier checkpoint (at its own init) as mmpretrain writes
     one, and the Steps model's generated pretraining config."""
     root = tmp_path_factory.mktemp('from_twin')
-    twin_cfg = stage_config(TWIN, 'pretrain', demo_data, str(root / 'twin'), Recipe(), 0)
+    twin_cfg = stage_config(TWIN, 'pretrain', demo_data, str(root / 'twin'),
+                            ChainRecipe(), 0)
     twin = classifier_checkpoint(twin_cfg, str(root / 'twin.pth'))
     assert 'own init' in twin
-    steps_cfg = stage_config(STEPS, 'pretrain', demo_data, str(root / 'steps'), Recipe(), 0)
+    steps_cfg = stage_config(STEPS, 'pretrain', demo_data, str(root / 'steps'),
+                             ChainRecipe(), 0)
     return str(root / 'twin.pth'), steps_cfg, root
 
 
@@ -97,8 +99,8 @@ def test_the_study_on_a_finished_chain(steps_chain, baseline_chain, demo_data, t
     os.symlink(osp.dirname(baseline_chain['pretrain'].job_dir),
                compare / 'seed0' / 'baseline')
     lines = []
-    study = from_twin.run_study('convnext-t', str(compare), str(tmp_path / 'study'),
-                                small_recipe(), [0], stages=(), echo=lines.append)
+    study = from_twin.run_selection('convnext-t', str(compare), str(tmp_path / 'study'),
+                                    small_recipe(), [0], stages=(), echo=lines.append)
     assert any('seed 0: selected: top-1' in line for line in lines)
     pretrained = study.job_dirs[0]['selected+pretrained']['pretrain']
     selected = osp.join(study.job_dirs[0]['selected']['pretrain'], 'epoch_0.pth')
@@ -110,6 +112,7 @@ def test_the_study_on_a_finished_chain(steps_chain, baseline_chain, demo_data, t
     assert all(row[start]['top-1']['images'] == 12 for start in data['starts'])
     assert {(d['start'], d['against'], d['column']) for d in data['deltas']} == {
         (a, r, 'top-1') for a, r in from_twin.DELTAS}
-    paths = from_twin.write_summary(data, str(tmp_path / 'out'), 'convnext-t_selection')
+    paths = from_twin.write_selection_summary(data, str(tmp_path / 'out'),
+                                              'convnext-t_selection')
     assert json.load(open(paths['json']))['seeds'] == [0] and osp.exists(paths['png'])
     assert 'selected+pretrained | own pretraining' in from_twin.delta_table(data)

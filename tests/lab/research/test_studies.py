@@ -104,7 +104,7 @@ def test_research_models_are_initialised_as_the_backbone(layout):
 
 
 def test_recipe_warmup_then_cosine_and_no_decay_groups():
-    recipe = train.Recipe(epochs=30, lr=1e-3, min_lr=1e-5, warmup_epochs=1)
+    recipe = train.StudyRecipe(epochs=30, lr=1e-3, min_lr=1e-5, warmup_epochs=1)
     total, warmup = train.steps_of(recipe, num_samples=640)  # 10 steps an epoch
     assert (total, warmup) == (300, 10)
     lrs = [train.lr_at(step, total, warmup, recipe) for step in range(total)]
@@ -130,11 +130,11 @@ def test_training_fits_a_small_set_and_refuses_divergence():
     torch.manual_seed(0)
     model = models.deit_like(32, 2, 'sequential')
     before = train.evaluate(model, x, y)[1]
-    train.train(model, x, y, train.Recipe(epochs=100, batch_size=25, lr=2e-3))
+    train.train(model, x, y, train.StudyRecipe(epochs=100, batch_size=25, lr=2e-3))
     assert before < .3 and train.evaluate(model, x, y)[1] > .95
     with pytest.raises(FloatingPointError, match='lower the learning rate'):
         train.train(models.deit_like(32, 2, 'sequential'), x, y,
-                    train.Recipe(epochs=1, lr=1e9, clip_grad=0, warmup_epochs=0))
+                    train.StudyRecipe(epochs=1, lr=1e9, clip_grad=0, warmup_epochs=0))
 
 
 def seeded_job(seed: int, scale: float, report):
