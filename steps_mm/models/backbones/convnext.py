@@ -8,6 +8,7 @@ from typing import Sequence, Union
 import torch
 import torch.nn as nn
 
+from ...registry import register
 from ..blocks import ConvNeXtBlock
 from ..layers import LayerNorm2d
 from ..pretrained.layouts import DROP, Layout, Rule, W, final_norm
@@ -45,6 +46,7 @@ CHECKPOINT_LAYOUTS = [
 ]
 
 
+@register('MODELS')
 class StepsConvNeXt(StepsBackbone):
     """ConvNeXt backbone with a choice of block layout.
 

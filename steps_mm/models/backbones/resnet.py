@@ -13,6 +13,7 @@ import torch.nn as nn
 from mmcv.cnn import build_norm_layer
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from ...registry import register
 from ..blocks import BasicBlock, Bottleneck, ResNetBlock
 from ..pretrained.layouts import BN, DROP, Layout, Rule, W
 from ..steps import run_maybe_checkpointed
@@ -54,6 +55,7 @@ CHECKPOINT_LAYOUTS = [
 ]
 
 
+@register('MODELS')
 class StepsResNet(StepsBackbone):
     """ResNet backbone (mmdet's stem and BatchNorm options) with a choice of
     block layout in stages 3-4.

@@ -11,6 +11,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ...registry import register
 from ..blocks import SwinBlock
 from ..pretrained.layouts import DROP, Layout, Rule, W, final_norm
 from ..steps import StepSpec
@@ -119,6 +120,7 @@ class SwinStage(nn.Module):
         return out, (out if self.downsample is None else self.downsample(out))
 
 
+@register('MODELS')
 class StepsSwinTransformer(StepsBackbone):
     """Swin Transformer backbone with a choice of block layout.
 

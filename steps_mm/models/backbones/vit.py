@@ -11,6 +11,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ...registry import register
 from ..blocks import TransformerBlock
 from ..pretrained.layouts import DROP, Layout, Rule, W
 from ..steps import StepsStage
@@ -53,6 +54,7 @@ class PatchEmbed(nn.Module):
         return self.projection(F.pad(x, (0, -x.shape[-1] % p, 0, -x.shape[-2] % p)))
 
 
+@register('MODELS')
 class StepsViT(StepsBackbone):
     """ViT / DeiT backbone with a choice of block layout.
 
