@@ -68,8 +68,8 @@ from mmengine.logging import print_log
 from mmengine.registry import WEIGHT_INITIALIZERS
 
 from ..steps import StepsStage
-from . import (LoadReport, PretrainedError, check_exists, match_state_dict,
-               pretrained_cfg, read_checkpoint, short, source_state_dict)
+from .loader import (LoadReport, PretrainedError, check_exists, match_state_dict,
+                     pretrained_cfg, read_checkpoint, short, source_state_dict)
 
 __all__ = ['SELECT_TYPE', 'Selected', 'SelectionReport', 'SelectFromTwin',
            'init_selected', 'select_from_twin', 'select_state_dict',

@@ -13,9 +13,9 @@ import pytest
 import torch
 
 from steps_mm.models import StepsImageClassifier
-from steps_mm.models import pretrained as P
 from steps_mm.models.backbones.swin import PatchMerging, merge_order
 from steps_mm.models.pretrained import PretrainedError, load_pretrained
+from steps_mm.models.pretrained import loader as P
 from steps_mm.models.utils import resize_relative_position_bias_table
 from backbone_checks import assert_outputs_close
 from conftest import ROOT
