@@ -35,8 +35,8 @@ class StepsBackbone(BaseModule):
     #: arch -> short name: the tools' model names are ``<title>-<short>`` (the
     #: sequential layout, the baseline) and ``Steps-<title>-<short>``
     arch_names: Dict[Union[str, int], str] = {}
-    #: the checkpoint namings the family loads (``pretrained.layouts.Layout``)
-    checkpoint_layouts: list = []
+    #: the checkpoint namings the family loads (``pretrained.key_schemes.KeyScheme``)
+    key_schemes: list = []
     #: backbone keys a checkpoint may lack (left as initialised), and may hold
     #: for a backbone that did not build them: output norms
     optional_keys = r'(?!)'

@@ -11,14 +11,14 @@ import torch.nn as nn
 from ...registry import register
 from ..blocks import ConvNeXtBlock
 from ..layers import LayerNorm2d
-from ..pretrained.layouts import DROP, Layout, Rule, W, final_norm
+from ..pretrained.key_schemes import DROP, KeyScheme, Rule, W, final_norm
 from .base import StepsBackbone, dense_outputs
 
 # Steps-ConvNeXt: Steps-Swin widths, per-stage compute parity.
 _STEPS_T_STAGE4 = [(192, 4), (272, 2), (384, 2), (544, 2), (768, 1)]
 
 
-# ---- checkpoint layouts: ours = mmpretrain; official (facebookresearch); timm ----
+# ---- checkpoint key schemes: ours = mmpretrain; official (facebookresearch); timm
 def _block_rules(prefix, names):
     return [Rule(rf'{prefix}\.{src}\.{W}', rf'stages.\1.\2.{dst}.\3')
             for src, dst in names] + [Rule(rf'{prefix}\.gamma', r'stages.\1.\2.gamma')]
@@ -26,16 +26,17 @@ def _block_rules(prefix, names):
 
 _DOWNSAMPLE = Rule(rf'downsample_layers\.(\d+)\.([01])\.{W}',
                    r'downsample_layers.\1.\2.\3')
-CHECKPOINT_LAYOUTS = [
-    Layout('steps_mm/mmpretrain', [_DOWNSAMPLE, *_block_rules(r'stages\.(\d+)\.(\d+)', [
-        (n, n) for n in ('depthwise_conv', 'norm', 'pointwise_conv1',
-                         'pointwise_conv2')]),
+KEY_SCHEMES = [
+    KeyScheme('steps_mm/mmpretrain', [
+        _DOWNSAMPLE, *_block_rules(r'stages\.(\d+)\.(\d+)', [
+            (n, n) for n in ('depthwise_conv', 'norm', 'pointwise_conv1',
+                             'pointwise_conv2')]),
         Rule(rf'norm(\d+)\.{W}', r'norm\1.\2'), Rule(rf'norm\.{W}', final_norm)]),
-    Layout('official', [_DOWNSAMPLE, *_block_rules(r'stages\.(\d+)\.(\d+)', [
+    KeyScheme('official', [_DOWNSAMPLE, *_block_rules(r'stages\.(\d+)\.(\d+)', [
         ('dwconv', 'depthwise_conv'), ('norm', 'norm'), ('pwconv1', 'pointwise_conv1'),
         ('pwconv2', 'pointwise_conv2')]),
         Rule(rf'norm\.{W}', final_norm), Rule(rf'head\.{W}', DROP)], baseline=True),
-    Layout('timm', [
+    KeyScheme('timm', [
         Rule(rf'stem\.([01])\.{W}', r'downsample_layers.0.\1.\2'),
         Rule(rf'stages\.(\d+)\.downsample\.([01])\.{W}', r'downsample_layers.\1.\2.\3'),
         *_block_rules(r'stages\.(\d+)\.blocks\.(\d+)', [
@@ -74,7 +75,7 @@ class StepsConvNeXt(StepsBackbone):
 
     family, title = 'convnext', 'ConvNeXt'
     arch_names = {'tiny': 'T', 'small': 'S', 'base': 'B'}
-    checkpoint_layouts = CHECKPOINT_LAYOUTS
+    key_schemes = KEY_SCHEMES
     optional_keys = r'norm\d+\.(weight|bias)'
     arch_settings = {
         'tiny': dict(channels=[96, 192, 384, 768], depths=[3, 3, 9, 3],

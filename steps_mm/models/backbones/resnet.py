@@ -15,7 +15,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from ...registry import register
 from ..blocks import BasicBlock, Bottleneck, ResNetBlock
-from ..pretrained.layouts import BN, DROP, Layout, Rule, W
+from ..pretrained.key_schemes import BN, DROP, KeyScheme, Rule, W
 from ..steps import run_maybe_checkpointed
 from .base import StepsBackbone, dense_outputs
 
@@ -35,7 +35,7 @@ _STEPS_34 = [[(64, 2)], [(128, 3)],
              [(64, 2), (90, 1), (128, 1), (181, 1), (256, 1), (362, 1), (512, 1)]]
 
 
-# ---- checkpoint layouts: ours; torchvision = timm = mmdet (layer{i}.{k}) ----------
+# ---- checkpoint key schemes: ours; torchvision = timm = mmdet (layer{i}.{k}) -------
 _PART = rf'(conv[123]\.weight|bn[123]\.{BN}|downsample\.0\.weight|downsample\.1\.{BN})'
 
 
@@ -45,11 +45,11 @@ def _torchvision_block(m, last):
 
 
 _STEM = [Rule(r'conv1\.weight', 'conv1.weight'), Rule(rf'bn1\.{BN}', r'bn1.\1')]
-CHECKPOINT_LAYOUTS = [
-    Layout('steps_mm', _STEM + [
+KEY_SCHEMES = [
+    KeyScheme('steps_mm', _STEM + [
         Rule(rf'first_blocks\.(\d+)\.{_PART}', r'first_blocks.\1.\2'),
         Rule(rf'stages\.(\d+)\.(\d+)\.{_PART}', r'stages.\1.\2.\3')]),
-    Layout('torchvision/timm/mmdet', _STEM + [
+    KeyScheme('torchvision/timm/mmdet', _STEM + [
         Rule(rf'layer(\d)\.(\d+)\.{_PART}', _torchvision_block),
         Rule(rf'fc\.{W}', DROP)], baseline=True),
 ]
@@ -89,7 +89,7 @@ class StepsResNet(StepsBackbone):
     arch_arg = 'depth'
     family, title = 'resnet', 'ResNet'
     arch_names = {18: '18', 34: '34', 50: '50'}
-    checkpoint_layouts = CHECKPOINT_LAYOUTS
+    key_schemes = KEY_SCHEMES
     arch_settings = {
         18: dict(block=BasicBlock, channels=[64, 128, 256, 512], depths=[1, 1, 1, 1],
                  steps=_STEPS_18),

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 from ...registry import register
 from ..blocks import SwinBlock
-from ..pretrained.layouts import DROP, Layout, Rule, W, final_norm
+from ..pretrained.key_schemes import DROP, KeyScheme, Rule, W, final_norm
 from ..steps import StepSpec
 from ..utils.embed import resize_relative_position_bias_table
 from .base import StepsBackbone, dense_outputs, heads_problem
@@ -26,7 +26,7 @@ _STEPS_T_STAGE4 = [(192, 4), (272, 2), (384, 2), (544, 2), (768, 0)]
 
 
 
-# ---- checkpoint layouts: ours = mmdet/mmseg/mmpretrain; official (microsoft); timm --
+# ---- checkpoint key schemes: ours = mmdet/mmseg/mmpretrain; official (microsoft), timm
 def merge_order(value: torch.Tensor) -> torch.Tensor:
     """PatchMerging weights from the official order of the 2x2 neighbours,
     x0..x3 = (row, col) offsets (0,0), (1,0), (0,1), (1,1), channel-major blocks
@@ -48,8 +48,8 @@ _BASELINE = [
     Rule(rf'{_BLOCK}mlp\.fc2\.{W}', r'stages.\1.blocks.\2.ffn.layers.1.\3'),
     Rule(rf'norm\.{W}', final_norm)]
 _MERGE = r'layers\.(\d+)\.downsample\.(reduction\.weight|norm\.weight|norm\.bias)'
-CHECKPOINT_LAYOUTS = [
-    Layout('steps_mm/mmdet/mmseg', [
+KEY_SCHEMES = [
+    KeyScheme('steps_mm/mmdet/mmseg', [
         Rule(rf'patch_embed\.(projection|norm)\.{W}', r'patch_embed.\1.\2'),
         Rule(r'stages\.(\d+)\.blocks\.(\d+)\.(norm1|norm2|attn\.w_msa\.qkv|'
              rf'attn\.w_msa\.proj|ffn\.layers\.0\.0|ffn\.layers\.1)\.{W}',
@@ -60,10 +60,10 @@ CHECKPOINT_LAYOUTS = [
              r'stages.\1.downsample.\2'),
         Rule(rf'norm(\d+)\.{W}', r'norm\1.\2'),
         Rule(rf'norm\.{W}', final_norm)]),  # mmseg's converted classifiers
-    Layout('official', _BASELINE + [
+    KeyScheme('official', _BASELINE + [
         Rule(_MERGE, r'stages.\1.downsample.\2', merge_order),
         Rule(rf'head\.{W}', DROP)], baseline=True),
-    Layout('timm', _BASELINE + [  # timm merges at the start of the next stage
+    KeyScheme('timm', _BASELINE + [  # timm merges at the start of the next stage
         Rule(_MERGE, lambda m, last: f'stages.{int(m[1]) - 1}.downsample.{m[2]}',
              merge_order), Rule(rf'head\.fc\.{W}', DROP)], baseline=True),
 ]
@@ -150,7 +150,7 @@ class StepsSwinTransformer(StepsBackbone):
 
     family, title = 'swin', 'Swin'
     arch_names = {'tiny': 'T', 'small': 'S', 'base': 'B'}
-    checkpoint_layouts = CHECKPOINT_LAYOUTS
+    key_schemes = KEY_SCHEMES
     optional_keys = r'norm\d+\.(weight|bias)'
     derived_keys = r'(.+\.)?(relative_position_index|attn_mask)'
     arch_keys = ('channels', 'depths', 'heads')

@@ -13,15 +13,15 @@ import torch.nn.functional as F
 
 from ...registry import register
 from ..blocks import TransformerBlock
-from ..pretrained.layouts import DROP, Layout, Rule, W
+from ..pretrained.key_schemes import DROP, KeyScheme, Rule, W
 from ..steps import StepsStage
 from ..utils.embed import resize_pos_embed, resize_square_pos_embed
 from .base import StepsBackbone, dense_outputs, heads_problem
 
-# ---- checkpoint layouts: ours = mmpretrain = mmseg; official = timm --------------
+# ---- checkpoint key schemes: ours = mmpretrain = mmseg; official = timm -----------
 _TOKENS = [Rule('cls_token', 'cls_token'), Rule('pos_embed', 'pos_embed')]
-CHECKPOINT_LAYOUTS = [
-    Layout('steps_mm/mmpretrain/mmseg', _TOKENS + [
+KEY_SCHEMES = [
+    KeyScheme('steps_mm/mmpretrain/mmseg', _TOKENS + [
         Rule(rf'patch_embed\.projection\.{W}', r'patch_embed.projection.\1'),
         Rule(rf'layers\.(\d+)\.(ln1|ln2|attn\.qkv|attn\.proj|ffn\.layers\.0\.0|'
              rf'ffn\.layers\.1)\.{W}', r'layers.\1.\2.\3'),
@@ -29,7 +29,7 @@ CHECKPOINT_LAYOUTS = [
         Rule(rf'layers\.(\d+)\.attn\.attn\.in_proj_{W}', r'layers.\1.attn.qkv.\2'),
         Rule(rf'layers\.(\d+)\.attn\.attn\.out_proj\.{W}', r'layers.\1.attn.proj.\2'),
         Rule(rf'ln1\.{W}', r'ln1.\1')]),
-    Layout('official/timm', _TOKENS + [
+    KeyScheme('official/timm', _TOKENS + [
         Rule(rf'patch_embed\.proj\.{W}', r'patch_embed.projection.\1'),
         *(Rule(rf'blocks\.(\d+)\.{src}\.{W}', rf'layers.\1.{dst}.\2')
           for src, dst in (('norm1', 'ln1'), ('attn.qkv', 'attn.qkv'),
@@ -98,7 +98,7 @@ class StepsViT(StepsBackbone):
 
     family, title = 'deit', 'DeiT'
     arch_names = {'deit-tiny': 'T', 'deit-small': 'S', 'deit-base': 'B'}
-    checkpoint_layouts = CHECKPOINT_LAYOUTS
+    key_schemes = KEY_SCHEMES
     optional_keys = r'ln1\.(weight|bias)'  # the final norm
     arch_keys = ('channels', 'depths', 'heads')
     OUT_TYPES = ('featmap', 'cls_token')

@@ -1,19 +1,20 @@
 """Pretrained weights that fail loudly.
 
-``load_pretrained(backbone, checkpoint)`` reads a checkpoint in any accepted layout,
-maps every key explicitly, checks names and shapes, resizes what may be resized and
-loads, or raises a ``PretrainedError`` that lists the offending keys and names the fix.
-What it knows of a backbone family (its checkpoint layouts, optional and derived
-keys, how its tables resize) it reads from the backbone class; the other families,
-named when a checkpoint belongs to one of them, from the ``steps_mm`` registry.
+``load_pretrained(backbone, checkpoint)`` reads a checkpoint in any accepted key
+scheme, maps every key explicitly, checks names and shapes, resizes what may be
+resized and loads, or raises a ``PretrainedError`` that lists the offending keys and
+names the fix. What it knows of a backbone family (its key schemes, optional and
+derived keys, how its tables resize) it reads from the backbone class; the other
+families, named when a checkpoint belongs to one of them, from the ``steps_mm``
+registry.
 
 Accepted: steps_mm checkpoints (``StepsImageClassifier``: ``backbone.*``, ``head.*``),
 mmengine / mmpretrain / mmdet / mmseg checkpoints (``state_dict``, ``backbone.``, a
 user ``prefix``) and raw checkpoints of the baselines (``model`` / ``state_dict``,
 ``module.``) in their official or timm names, which only the sequential layout can
-load. A *layout* of a family is a list of rules ``regex -> target`` (or ``DROP``);
-every source key must match one rule, so a key no rule knows is an error, never
-silently skipped.
+load. A *key scheme* of a family is a list of rules ``regex -> target`` (or
+``DROP``); every source key must match one rule, so a key no rule knows is an error,
+never silently skipped.
 """
 import os
 import re
@@ -24,7 +25,7 @@ import torch
 from mmengine.logging import print_log
 
 from ...registry import MODELS
-from .layouts import DROP, Layout
+from .key_schemes import DROP, KeyScheme
 
 __all__ = ['PretrainedError', 'LoadReport', 'load_pretrained', 'match_state_dict',
            'init_pretrained']
@@ -80,9 +81,9 @@ def source_state_dict(ckpt: dict, prefix: Optional[str] = None):
 # ---- mapping -----------------------------------------------------------------------
 def family_class(model) -> type:
     """The class of ``model`` that carries its family's checkpoint knowledge."""
-    if not getattr(type(model), 'checkpoint_layouts', None):
+    if not getattr(type(model), 'key_schemes', None):
         raise TypeError(f'{type(model).__name__} is not a Steps backbone: it has no '
-                        f'checkpoint_layouts for load_pretrained')
+                        f'key_schemes for load_pretrained')
     return type(model)
 
 
@@ -90,7 +91,7 @@ def known_families(own: type) -> list:
     """``own`` and one class of every other family in the registry."""
     found = {own.family: own}
     for cls in MODELS.module_dict.values():
-        if getattr(cls, 'checkpoint_layouts', None):
+        if getattr(cls, 'key_schemes', None):
             found.setdefault(cls.family, cls)
     return list(found.values())
 
@@ -99,38 +100,40 @@ def last_stage(model) -> int:
     return len(model.stages) - 1 if hasattr(model, 'stages') else 0
 
 
-def named_matches(layout: Layout, keys, last: int) -> int:
-    """How many keys ``layout`` renames (drops do not count: they are weak evidence)."""
-    return sum(1 for k in keys if (hit := layout.map(k, last)) and hit[1] is not DROP)
+def named_matches(scheme: KeyScheme, keys, last: int) -> int:
+    """How many keys ``scheme`` renames (drops do not count: they are weak evidence)."""
+    return sum(1 for k in keys if (hit := scheme.map(k, last)) and hit[1] is not DROP)
 
 
-def choose_layout(state: dict, model, own: type) -> Layout:
-    """The layout whose rules name the most keys; within the backbone's family, ties
-    go to the one whose targets the backbone has (official vs timm Swin)."""
+def choose_key_scheme(state: dict, model, own: type) -> KeyScheme:
+    """The key scheme whose rules name the most keys; within the backbone's family,
+    ties go to the one whose targets the backbone has (official vs timm Swin)."""
     last = last_stage(model)
     keys = [k for k in state if not re.fullmatch(own.derived_keys, k)]
     model_keys = set(model.state_dict())
-    candidates = [(cls, lay) for cls in known_families(own)
-                  for lay in cls.checkpoint_layouts]
-    scores = {id(lay): named_matches(lay, keys, last) for _, lay in candidates}
+    candidates = [(cls, scheme) for cls in known_families(own)
+                  for scheme in cls.key_schemes]
+    scores = {id(scheme): named_matches(scheme, keys, last)
+              for _, scheme in candidates}
     best_cls, best = max(candidates, key=lambda c: (scores[id(c[1])], c[0] is own))
     if scores[id(best)] == 0:
         raise PretrainedError(
-            f'no key of the checkpoint has a name of a known layout (first keys: '
-            f'{short(keys, 5)}); {own.__name__} loads the layouts '
-            f'{[lay.name for lay in own.checkpoint_layouts]}')
+            f'no key of the checkpoint has a name of a known key scheme (first '
+            f'keys: {short(keys, 5)}); {own.__name__} loads the key schemes '
+            f'{[scheme.name for scheme in own.key_schemes]}')
     if best_cls.family != own.family:
-        names = '/'.join(lay.name for lay in best_cls.checkpoint_layouts
-                         if scores[id(lay)] == scores[id(best)])
+        names = '/'.join(scheme.name for scheme in best_cls.key_schemes
+                         if scores[id(scheme)] == scores[id(best)])
         raise PretrainedError(
             f'this looks like a {best_cls.title} checkpoint ({names} names: '
             f'{scores[id(best)]} of {len(keys)} keys); this backbone is '
             f'{own.__name__}: use {best_cls.__name__} for it, or give a '
             f'{own.title} checkpoint')
 
-    def hits(lay):
-        return sum(1 for k in keys if (hit := lay.map(k, last)) and hit[1] in model_keys)
-    return max(own.checkpoint_layouts, key=lambda lay: (hits(lay), scores[id(lay)]))
+    def hits(scheme):
+        return sum(1 for k in keys if (hit := scheme.map(k, last))
+                   and hit[1] in model_keys)
+    return max(own.key_schemes, key=lambda scheme: (hits(scheme), scores[id(scheme)]))
 
 
 # ---- the report --------------------------------------------------------------------
@@ -148,7 +151,7 @@ def shape_str(shape) -> str:
 class LoadReport:
     backbone: str
     checkpoint: str
-    layout: str
+    key_scheme: str
     matched: int = 0  # parameter tensors loaded
     total: int = 0  # parameter tensors of the backbone
     matched_values: int = 0
@@ -165,7 +168,7 @@ class LoadReport:
     def line(self) -> str:
         pct = 100 * self.matched_values / max(self.total_values, 1)
         return (f'load_pretrained {self.backbone} <- {self.checkpoint} '
-                f'({self.layout} names): matched {self.matched}/{self.total} parameters '
+                f'({self.key_scheme} names): matched {self.matched}/{self.total} parameters '
                 f'({pct:.1f}% of values); missing {len(self.missing)} '
                 f'{short(self.missing)}; unexpected {len(self.unexpected)} '
                 f'{short(self.unexpected)}; dropped {len(self.dropped)} '
@@ -179,14 +182,14 @@ def match_state_dict(model, state: dict, checkpoint: str = '<state dict>',
                      outside_prefix: int = 0) -> LoadReport:
     """Map ``state`` onto ``model`` and check it; raises PretrainedError."""
     own = family_class(model)
-    layout = choose_layout(state, model, own)
+    scheme = choose_key_scheme(state, model, own)
     backbone = f"{own.__name__}(layout='{model.layout}')"
-    if layout.baseline and model.layout == 'steps':
+    if scheme.baseline and model.layout == 'steps':
         raise PretrainedError(
-            f"{checkpoint} is a {own.title} baseline checkpoint ({layout.name} "
+            f"{checkpoint} is a {own.title} baseline checkpoint ({scheme.name} "
             f"names); layout='steps' cannot load a baseline checkpoint: use "
             f"layout='sequential'")
-    report = LoadReport(backbone, checkpoint, f'{own.title} {layout.name}',
+    report = LoadReport(backbone, checkpoint, f'{own.title} {scheme.name}',
                         outside_prefix=outside_prefix)
     target_state, last = model.state_dict(), last_stage(model)
     optional = rf'{own.optional_keys}|{ALWAYS_OPTIONAL}'
@@ -194,7 +197,7 @@ def match_state_dict(model, state: dict, checkpoint: str = '<state dict>',
         if re.fullmatch(own.derived_keys, key):
             report.derived += 1
             continue
-        hit = layout.map(key, last)
+        hit = scheme.map(key, last)
         if hit and hit[1] is DROP:
             report.dropped.append(key)
             continue
@@ -227,11 +230,11 @@ def match_state_dict(model, state: dict, checkpoint: str = '<state dict>',
                                                          params.values())
     got = [p for n, p in params.items() if n in report.loaded]
     report.matched, report.matched_values = len(got), sum(p.numel() for p in got)
-    check(report, required, model, layout)
+    check(report, required, model, scheme)
     return report
 
 
-def check(report: LoadReport, required: List[str], model, layout: Layout):
+def check(report: LoadReport, required: List[str], model, scheme: KeyScheme):
     problems = []
     if required:
         problems.append(f'missing {len(required)} keys {short(required, 6)}')
@@ -252,7 +255,7 @@ def check(report: LoadReport, required: List[str], model, layout: Layout):
                "arch; a baseline checkpoint needs layout='sequential'")
     else:
         fix = (f'check arch, window/patch settings and layout against the model the '
-               f'checkpoint was trained as (read as {layout.name} names)')
+               f'checkpoint was trained as (read as {scheme.name} names)')
     raise PretrainedError(f'{report.backbone} cannot load {report.checkpoint}: '
                           + '; '.join(problems) + f'. Fix: {fix}')
 

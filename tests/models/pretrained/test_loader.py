@@ -1,9 +1,9 @@
-"""steps_mm.models.pretrained: every accepted checkpoint layout reproduces the source
-model exactly; bad checkpoints fail with the promised errors; resizing; the report;
+"""steps_mm.models.pretrained: every accepted checkpoint key scheme reproduces the
+source model exactly; bad checkpoints fail with the promised errors; resizing; the report;
 tools/convert_checkpoint.py.
 
-The official/timm/torchvision layouts are written from our sequential models with key
-lists built by hand below (from the names of those code bases), independently of the
+The official/timm/torchvision key schemes are written from our sequential models with
+key lists built by hand below (from the names of those code bases), independently of the
 loader's rules."""
 import os.path as osp
 import subprocess
@@ -33,8 +33,8 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-# (builder, layout, checkpoint) for every accepted layout; sequential unless noted
-def layouts():
+# (builder, layout, checkpoint) for every accepted key scheme; sequential unless noted
+def key_schemes():
     cn = lambda: randomized(convnext(layout='sequential'))  # noqa: E731
     sw = lambda: randomized(swin(layout='sequential'))  # noqa: E731
     rn = lambda: randomized(resnet(layout='sequential'))  # noqa: E731
@@ -85,9 +85,9 @@ def outputs(model, shape):
 
 
 @pytest.mark.parametrize('name, build, kwargs, source, checkpoint',
-                         layouts(), ids=[c[0] for c in layouts()])
-def test_every_layout_reproduces_the_source(tmp_path, name, build, kwargs, source,
-                                            checkpoint):
+                         key_schemes(), ids=[c[0] for c in key_schemes()])
+def test_every_key_scheme_reproduces_the_source(tmp_path, name, build, kwargs, source,
+                                                checkpoint):
     src = source()
     if isinstance(src, StepsImageClassifier):  # steps layout, backbone.* and head.*
         ckpt, src = src.state_dict(), src.backbone
