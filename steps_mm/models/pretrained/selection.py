@@ -86,8 +86,9 @@ _TWIN_DEFAULTS = ('out_indices', 'frozen_stages', 'drop_path_rate', 'init_cfg',
 
 
 # ---- the twin -------------------------------------------------------------------------
-def model_name(model) -> str:
-    """``Steps-ConvNeXt-T``, or the class and layout for a custom arch."""
+def backbone_name(model) -> str:
+    """The tools' name of a built backbone (``StepsBackbone.model_name``):
+    ``Steps-ConvNeXt-T``, or the class and layout for a custom arch."""
     cls, args = type(model), model.init_arguments or {}
     arch = args.get(cls.arch_arg, cls.default_arch())
     try:
@@ -109,8 +110,8 @@ def sequential_twin(model):
     try:
         return type(model)(**dict(args, layout='sequential'))
     except (TypeError, ValueError) as e:
-        raise PretrainedError(f'{model_name(model)}: cannot build its sequential twin '
-                              f'from its arguments {args}: {e}') from e
+        raise PretrainedError(f'{backbone_name(model)}: cannot build its sequential '
+                              f'twin from its arguments {args}: {e}') from e
 
 
 def twin_blocks(model, twin) -> Dict[str, str]:
@@ -260,12 +261,13 @@ def select_state_dict(model, state: dict, checkpoint: str = '<state dict>',
     except PretrainedError as e:
         schemes = ', '.join(scheme.name for scheme in type(model).key_schemes)
         raise PretrainedError(
-            f'{model_name(model)} selects from a checkpoint of its twin '
-            f'{model_name(twin)}; {checkpoint} is not one: {e}. Give a '
-            f'{model_name(twin)} checkpoint ({schemes} names); a checkpoint of '
-            f'{model_name(model)} itself loads with init_cfg=dict(type='
+            f'{backbone_name(model)} selects from a checkpoint of its twin '
+            f'{backbone_name(twin)}; {checkpoint} is not one: {e}. Give a '
+            f'{backbone_name(twin)} checkpoint ({schemes} names); a checkpoint of '
+            f'{backbone_name(model)} itself loads with init_cfg=dict(type='
             f"'Pretrained')") from e
-    report = SelectionReport(model_name(model), model_name(twin), checkpoint, load)
+    report = SelectionReport(backbone_name(model), backbone_name(twin), checkpoint,
+                             load)
     blocks = twin_blocks(model, twin)
     modules, twin_modules = dict(model.named_modules()), dict(twin.named_modules())
     used = set()
