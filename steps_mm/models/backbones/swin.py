@@ -15,7 +15,7 @@ from ...registry import register
 from ..blocks import SwinBlock
 from ..pretrained.key_schemes import DROP, KeyScheme, Rule, W, final_norm
 from ..steps import StepSpec
-from ..utils.embed import resize_relative_position_bias_table
+from ..utils.embed import PatchEmbed, resize_relative_position_bias_table
 from .base import StepsBackbone, dense_outputs, heads_problem
 
 # Steps-Swin: each stage's steps keep sum_i D_i * C_i^2 equal to Swin's stage
@@ -67,22 +67,6 @@ KEY_SCHEMES = [
         Rule(_MERGE, lambda m, last: f'stages.{int(m[1]) - 1}.downsample.{m[2]}',
              merge_order), Rule(rf'head\.fc\.{W}', DROP)], baseline=True),
 ]
-
-
-class PatchEmbed(nn.Module):
-    """Non-overlapping ``patch_size`` conv + LN: NCHW image -> NHWC map. The image
-    is zero-padded at the bottom/right to a multiple of the patch."""
-
-    def __init__(self, in_channels: int, embed_dims: int, patch_size: int = 4):
-        super().__init__()
-        self.patch_size = patch_size
-        self.projection = nn.Conv2d(in_channels, embed_dims, patch_size, patch_size)
-        self.norm = nn.LayerNorm(embed_dims)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        p = self.patch_size
-        x = F.pad(x, (0, -x.shape[-1] % p, 0, -x.shape[-2] % p))
-        return self.norm(self.projection(x).permute(0, 2, 3, 1))
 
 
 class PatchMerging(nn.Module):
@@ -188,7 +172,7 @@ class StepsSwinTransformer(StepsBackbone):
                                gap_before_final_norm)
 
         channels = self.stage_channels
-        self.patch_embed = PatchEmbed(in_channels, channels[0])
+        self.patch_embed = PatchEmbed(in_channels, channels[0], 4, norm=True)
         rates = self.drop_path_rates(specs, drop_path_rate)
         self.stages = nn.ModuleList()
         for i, (spec, stage_rates) in enumerate(zip(specs, rates)):
@@ -229,7 +213,7 @@ class StepsSwinTransformer(StepsBackbone):
                 *(getattr(self, f'norm{i}') for i in range(k) if i in self.out_indices)]
 
     def forward(self, x: torch.Tensor) -> tuple:
-        x = self.patch_embed(x)
+        x = self.patch_embed(x).permute(0, 2, 3, 1)  # NHWC, as the stages take it
         outs = []
         for i, stage in enumerate(self.stages):
             out, x = stage(x)

@@ -9,13 +9,12 @@ from typing import Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from ...registry import register
 from ..blocks import TransformerBlock
 from ..pretrained.key_schemes import DROP, KeyScheme, Rule, W
 from ..steps import StepsStage
-from ..utils.embed import resize_pos_embed, resize_square_pos_embed
+from ..utils.embed import PatchEmbed, resize_pos_embed, resize_square_pos_embed
 from .base import StepsBackbone, dense_outputs, heads_problem
 
 # ---- checkpoint key schemes: ours = mmpretrain = mmseg; official = timm -----------
@@ -37,21 +36,6 @@ KEY_SCHEMES = [
                            ('mlp.fc1', 'ffn.layers.0.0'), ('mlp.fc2', 'ffn.layers.1'))),
         Rule(rf'norm\.{W}', r'ln1.\1'), Rule(rf'head\.{W}', DROP)], baseline=True),
 ]
-
-
-class PatchEmbed(nn.Module):
-    """Non-overlapping ``patch_size`` conv: NCHW image -> NCHW map. The image is
-    zero-padded at the bottom/right to a multiple of the patch (as mmseg's ViT),
-    so a 65x97 input gives a 5x7 patch grid."""
-
-    def __init__(self, in_channels: int, embed_dims: int, patch_size: int = 16):
-        super().__init__()
-        self.patch_size = patch_size
-        self.projection = nn.Conv2d(in_channels, embed_dims, patch_size, patch_size)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        p = self.patch_size
-        return self.projection(F.pad(x, (0, -x.shape[-1] % p, 0, -x.shape[-2] % p)))
 
 
 @register('MODELS')
