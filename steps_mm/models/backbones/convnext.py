@@ -52,25 +52,37 @@ class StepsConvNeXt(StepsBackbone):
     """ConvNeXt backbone with a choice of block layout.
 
     Args:
-        arch: ``'tiny'``, ``'small'``, ``'base'`` or a dict with ``channels``,
-            ``depths`` (the baseline) and, for ``layout='steps'``, ``steps``.
-        layout: ``'steps'`` (StepsNet), ``'sequential'`` (ConvNeXt) or
+        arch (str | dict): ``'tiny'``, ``'small'``, ``'base'`` or a dict with
+            ``channels``, ``depths`` (the baseline) and, for ``layout='steps'``,
+            ``steps``. Defaults to 'tiny'.
+        layout (str): ``'steps'`` (StepsNet), ``'sequential'`` (ConvNeXt) or
             ``'parallel'`` (the baseline's blocks summed, arXiv 2309.08414).
-        out_indices: stages whose outputs are returned (negative allowed);
-            default: every stage, as detectors and segmentors need.
-        drop_path_rate: stochastic depth, linear over all blocks in forward order.
-        layer_scale_init_value: initial layer scale (0 disables it).
-        gap_before_final_norm: pool each output to a vector, then normalise
-            (classification, as mmpretrain's ConvNeXt recipes ask); by default
-            each output is the normalised NCHW map, as detectors and segmentors
-            need.
-        frozen_stages: freeze stages ``0..k-1`` with their stem/downsampling
-            (``0`` or ``-1``: none), kept frozen through ``.train()``.
-        with_cp: gradient checkpointing per block.
-        channels_last: NHWC memory for weights and inputs (faster convs on
-            CPU; outputs are NCHW tensors in channels-last memory).
-        compile: ``True`` or ``torch.compile`` options (a dict): compile the
-            whole backbone at its first call (same outputs as eager).
+            Defaults to 'steps'.
+        in_channels (int): Image channels. Defaults to 3.
+        out_indices (int | Sequence[int], optional): Stages whose outputs are
+            returned (negative allowed); None: every stage, as detectors and
+            segmentors need. Defaults to None.
+        drop_path_rate (float): Stochastic depth, linear over all blocks in
+            forward order. Defaults to 0.
+        layer_scale_init_value (float): Initial layer scale (0 disables it).
+            Defaults to 1e-6.
+        gap_before_final_norm (bool): Pool each output to a vector, then
+            normalise (classification, as mmpretrain's ConvNeXt recipes ask);
+            otherwise each output is the normalised NCHW map, as detectors and
+            segmentors need. Defaults to False.
+        frozen_stages (int): Freeze stages ``0..k-1`` with their stem and
+            downsampling (``0`` or ``-1``: none), kept frozen through
+            ``.train()``. Defaults to 0.
+        with_cp (bool): Gradient checkpointing per block. Defaults to False.
+        init_cfg (dict | list[dict], optional): See ``StepsBackbone``. None:
+            TruncNormal (std 0.02, bias 0) for Conv2d and Linear layers and
+            Constant (1, bias 0) for LayerNorms. Defaults to None.
+        channels_last (bool): NHWC memory for weights and inputs (faster convs
+            on CPU; outputs are NCHW tensors in channels-last memory).
+            Defaults to False.
+        compile (bool | dict): ``True`` or ``torch.compile`` options: compile
+            the whole backbone at its first call (same outputs as eager).
+            Defaults to False.
     """
 
     family, title = 'convnext', 'ConvNeXt'

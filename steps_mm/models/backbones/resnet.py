@@ -61,29 +61,40 @@ class StepsResNet(StepsBackbone):
     block layout in stages 3-4.
 
     Args:
-        depth: 18, 34 (basic blocks) or 50 (bottlenecks).
-        layout: ``'steps'`` (StepsNet), ``'sequential'`` (ResNet) or
-            ``'parallel'`` (the branches of each stage's non-first blocks summed,
-            arXiv 2309.08414). The first block of each stage is never in the steps.
-        in_channels: image channels.
-        out_indices: stages whose outputs are returned (negative allowed).
-        drop_path_rate: stochastic depth, linear over all blocks in forward order,
-            the first blocks of the stages included.
-        gap_before_final_norm: average-pool each output to a (B, C) vector
-            (classification; a ResNet has no final norm); otherwise NCHW maps at
-            strides 4, 8, 16, 32.
-        norm_cfg: the norm layers (mmcv ``build_norm_layer``), e.g. ``SyncBN``.
-        norm_eval: keep every BatchNorm in eval mode (frozen statistics) during
-            training, as mmdet.
-        frozen_stages: as mmdet: ``-1`` nothing, ``0`` the stem, ``k`` the stem
-            and stages ``0..k-1``; kept frozen through ``.train()``.
-        zero_init_residual: with the default ``init_cfg``, ``init_weights`` sets
-            the last norm of every block to 0, so blocks start as the identity.
-        with_cp: gradient checkpointing per block.
-        channels_last: NHWC memory for weights and inputs (faster convs on
-            CPU; outputs are NCHW tensors in channels-last memory).
-        compile: ``True`` or ``torch.compile`` options (a dict): compile the
-            whole backbone at its first call (same outputs as eager).
+        depth (int): 18, 34 (basic blocks) or 50 (bottlenecks). Defaults to 50.
+        layout (str): ``'steps'`` (StepsNet), ``'sequential'`` (ResNet) or
+            ``'parallel'`` (the branches of each stage's non-first blocks
+            summed, arXiv 2309.08414). The first block of each stage is never
+            in the steps. Defaults to 'steps'.
+        in_channels (int): Image channels. Defaults to 3.
+        out_indices (int | Sequence[int]): Stages whose outputs are returned
+            (negative allowed). Defaults to (0, 1, 2, 3).
+        drop_path_rate (float): Stochastic depth, linear over all blocks in
+            forward order, the first blocks of the stages included.
+            Defaults to 0.
+        gap_before_final_norm (bool): Average-pool each output to a (B, C)
+            vector (classification; a ResNet has no final norm); otherwise
+            NCHW maps at strides 4, 8, 16, 32. Defaults to False.
+        norm_cfg (dict): The norm layers (mmcv ``build_norm_layer``), e.g.
+            ``SyncBN``. Defaults to ``dict(type='BN', requires_grad=True)``.
+        norm_eval (bool): Keep every BatchNorm in eval mode (frozen
+            statistics) during training, as mmdet. Defaults to False.
+        frozen_stages (int): As mmdet: ``-1`` nothing, ``0`` the stem, ``k``
+            the stem and stages ``0..k-1``; kept frozen through ``.train()``.
+            Defaults to -1.
+        zero_init_residual (bool): With the default ``init_cfg``,
+            ``init_weights`` sets the last norm of every block to 0, so blocks
+            start as the identity. Defaults to True.
+        with_cp (bool): Gradient checkpointing per block. Defaults to False.
+        init_cfg (dict | list[dict], optional): See ``StepsBackbone``. None:
+            Kaiming for Conv2d layers, Constant 1 for BatchNorm and GroupNorm
+            (and ``zero_init_residual``). Defaults to None.
+        channels_last (bool): NHWC memory for weights and inputs (faster convs
+            on CPU; outputs are NCHW tensors in channels-last memory).
+            Defaults to False.
+        compile (bool | dict): ``True`` or ``torch.compile`` options: compile
+            the whole backbone at its first call (same outputs as eager).
+            Defaults to False.
     """
 
     arch_arg = 'depth'

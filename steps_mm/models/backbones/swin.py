@@ -109,27 +109,38 @@ class StepsSwinTransformer(StepsBackbone):
     """Swin Transformer backbone with a choice of block layout.
 
     Args:
-        arch: ``'tiny'``, ``'small'``, ``'base'`` or a dict with ``channels``,
-            ``depths`` (the baseline), ``heads`` (width -> attention heads, for
-            every width that has blocks) and, for ``layout='steps'``, ``steps``.
-        layout: ``'steps'`` (StepsNet), ``'sequential'`` (Swin) or
+        arch (str | dict): ``'tiny'``, ``'small'``, ``'base'`` or a dict with
+            ``channels``, ``depths`` (the baseline), ``heads`` (width ->
+            attention heads, for every width that has blocks) and, for
+            ``layout='steps'``, ``steps``. Defaults to 'tiny'.
+        layout (str): ``'steps'`` (StepsNet), ``'sequential'`` (Swin) or
             ``'parallel'`` (the baseline's blocks summed, arXiv 2309.08414).
-        in_channels: image channels.
-        window_size: attention window side; blocks at odd positions within each
-            step shift their windows by half of it.
-        mlp_ratio: MLP hidden width over the block width.
-        out_indices: stages whose outputs are returned (negative allowed);
-            default: every stage, as detectors and segmentors need.
-        drop_path_rate: stochastic depth, linear over all blocks in forward order.
-        gap_before_final_norm: pool each output to a vector, then normalise;
-            by default each output is the normalised NCHW map, as detectors,
-            segmentors and mmpretrain's Swin recipes (a pooling neck) need.
-        frozen_stages: as mmdet's Swin: ``-1`` nothing, ``0`` the patch
-            embedding, ``k`` also stages ``0..k-1`` (with the patch merging after
-            them and their output norms); kept frozen through ``.train()``.
-        with_cp: gradient checkpointing per block.
-        compile: ``True`` or ``torch.compile`` options (a dict): compile the
-            whole backbone at its first call (same outputs as eager).
+            Defaults to 'steps'.
+        in_channels (int): Image channels. Defaults to 3.
+        window_size (int): Attention window side; blocks at odd positions
+            within each step shift their windows by half of it. Defaults to 7.
+        mlp_ratio (float): MLP hidden width over the block width.
+            Defaults to 4.
+        out_indices (int | Sequence[int], optional): Stages whose outputs are
+            returned (negative allowed); None: every stage, as detectors and
+            segmentors need. Defaults to None.
+        drop_path_rate (float): Stochastic depth, linear over all blocks in
+            forward order. Defaults to 0.
+        gap_before_final_norm (bool): Pool each output to a vector, then
+            normalise; otherwise each output is the normalised NCHW map, as
+            detectors, segmentors and mmpretrain's Swin recipes (a pooling
+            neck) need. Defaults to False.
+        frozen_stages (int): As mmdet's Swin: ``-1`` nothing, ``0`` the patch
+            embedding, ``k`` also stages ``0..k-1`` (with the patch merging
+            after them and their output norms); kept frozen through
+            ``.train()``. Defaults to -1.
+        with_cp (bool): Gradient checkpointing per block. Defaults to False.
+        init_cfg (dict | list[dict], optional): See ``StepsBackbone``. None:
+            TruncNormal (std 0.02, bias 0) for Linear layers and Constant (1,
+            bias 0) for LayerNorms. Defaults to None.
+        compile (bool | dict): ``True`` or ``torch.compile`` options: compile
+            the whole backbone at its first call (same outputs as eager).
+            Defaults to False.
     """
 
     family, title = 'swin', 'Swin'

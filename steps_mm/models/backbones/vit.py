@@ -52,32 +52,43 @@ class StepsViT(StepsBackbone):
     output, normalised by the final norm ``ln1`` when ``final_norm``.
 
     Args:
-        arch: ``'deit-tiny'``, ``'deit-small'``, ``'deit-base'`` or a dict with
-            ``channels`` ([C]), ``depths`` ([blocks]), ``heads`` (width ->
-            attention heads, for every width that has blocks) and, for
-            ``layout='steps'``, ``steps`` ([spec]).
-        layout: ``'steps'`` (StepsNet), ``'sequential'`` (DeiT) or ``'parallel'``
-            (the baseline's blocks summed, arXiv 2309.08414).
-        img_size: the input size the position embedding is made for; other sizes
-            get it resized bicubically to their (padded) patch grid.
-        patch_size: side of the patches.
-        in_channels: image channels.
-        mlp_ratio: MLP hidden width over the block width.
-        out_indices: blocks whose states are returned (negative allowed).
-        drop_path_rate: stochastic depth, linear over all blocks in forward order.
-        final_norm: normalise the last block's state (DeiT: True; mmseg's ViT
-            recipes: False).
-        out_type: ``'featmap'`` (default): the patch tokens of each output as
-            an NCHW map (B, C, ceil(H/16), ceil(W/16)), for dense prediction
-            (e.g. mmseg's ``MultiLevelNeck``); ``'cls_token'``: the class token, a
-            (B, C) vector, as mmpretrain's ``VisionTransformer`` gives its
-            classification head.
-        frozen_stages: ``-1`` nothing, ``0`` the patch embedding, class token and
-            position embedding, ``k`` also blocks ``0..k-1`` (and the final norm
-            when all blocks are frozen); kept frozen through ``.train()``.
-        with_cp: gradient checkpointing per block.
-        compile: ``True`` or ``torch.compile`` options (a dict): compile the
-            whole backbone at its first call (same outputs as eager).
+        arch (str | dict): ``'deit-tiny'``, ``'deit-small'``, ``'deit-base'`` or
+            a dict with ``channels`` ([C]), ``depths`` ([blocks]), ``heads``
+            (width -> attention heads, for every width that has blocks) and,
+            for ``layout='steps'``, ``steps`` ([spec]). Defaults to 'deit-small'.
+        layout (str): ``'steps'`` (StepsNet), ``'sequential'`` (DeiT) or
+            ``'parallel'`` (the baseline's blocks summed, arXiv 2309.08414).
+            Defaults to 'steps'.
+        img_size (int | tuple[int, int]): The input size the position embedding
+            is made for; other sizes get it resized bicubically to their
+            (padded) patch grid. Defaults to 224.
+        patch_size (int): Side of the patches. Defaults to 16.
+        in_channels (int): Image channels. Defaults to 3.
+        mlp_ratio (float): MLP hidden width over the block width.
+            Defaults to 4.
+        out_indices (int | Sequence[int]): Blocks whose states are returned
+            (negative allowed). Defaults to -1.
+        drop_path_rate (float): Stochastic depth, linear over all blocks in
+            forward order. Defaults to 0.
+        final_norm (bool): Normalise the last block's state (DeiT: True;
+            mmseg's ViT recipes: False). Defaults to True.
+        out_type (str): ``'featmap'``: the patch tokens of each output as an
+            NCHW map (B, C, ceil(H/patch_size), ceil(W/patch_size)), for dense
+            prediction (e.g. mmseg's ``MultiLevelNeck``); ``'cls_token'``: the
+            class token, a (B, C) vector, as mmpretrain's
+            ``VisionTransformer`` gives its classification head.
+            Defaults to 'featmap'.
+        frozen_stages (int): ``-1`` nothing, ``0`` the patch embedding, class
+            token and position embedding, ``k`` also blocks ``0..k-1`` (and
+            the final norm when all blocks are frozen); kept frozen through
+            ``.train()``. Defaults to -1.
+        with_cp (bool): Gradient checkpointing per block. Defaults to False.
+        init_cfg (dict | list[dict], optional): See ``StepsBackbone``. None:
+            TruncNormal (std 0.02, bias 0) for Linear layers and Constant (1,
+            bias 0) for LayerNorms. Defaults to None.
+        compile (bool | dict): ``True`` or ``torch.compile`` options: compile
+            the whole backbone at its first call (same outputs as eager).
+            Defaults to False.
     """
 
     family, title = 'deit', 'DeiT'
