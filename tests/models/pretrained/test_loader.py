@@ -33,7 +33,8 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-# (builder, layout, checkpoint) for every accepted key scheme; sequential unless noted
+# (id, builder, load kwargs, source model, checkpoint) for every accepted key scheme;
+# the source is sequential unless noted
 def key_schemes():
     cn = lambda: randomized(convnext(layout='sequential'))  # noqa: E731
     sw = lambda: randomized(swin(layout='sequential'))  # noqa: E731
