@@ -5,11 +5,13 @@ registers the backbones, the classifier, the optimizer wrapper and constructor i
 the ``steps_mm`` registry scope, in mmengine's root registries (so plain names
 resolve from every codebase's scope) and in mmdet's and mmseg's registries where
 they are installed (mmpretrain's where it is imported already), and
-``CrashSafeRunner`` in the ``steps_mm`` scope. It changes
-nothing else in the process, with one compatibility exception: torch's
-``weights_only`` loader is allowed the numpy and mmengine types that mmengine
-checkpoints hold, nothing more (``steps_mm.checkpoint_safety``). Versions
-outside the tested matrix get a one-line warning.
+``CrashSafeRunner`` in the ``steps_mm`` scope; each class registers itself
+in its own file (``steps_mm.registry.register``) as ``steps_mm.models`` and
+``steps_mm.engine`` import it. It changes nothing else in the process, with
+one compatibility exception: torch's ``weights_only`` loader is allowed the
+numpy and mmengine types that mmengine checkpoints hold, nothing more
+(``steps_mm.checkpoint_safety``). Versions outside the tested matrix get a
+one-line warning.
 
 Opt-in, named by configs (docs/runtime.md):
 ``runner_type='steps_mm.CrashSafeRunner'`` (atomic checkpoint writes, checked
@@ -24,12 +26,5 @@ check_versions()
 allow_mmengine_checkpoints()
 
 from . import engine, models  # noqa: E402  (after the checks)
-from .registry import RUNNERS, register_everywhere  # noqa: E402
-
-register_everywhere('MODELS', *models.BACKBONES, models.StepsImageClassifier)
-register_everywhere('OPTIM_WRAPPERS', engine.AutoAmpOptimWrapper)
-register_everywhere('OPTIM_WRAPPER_CONSTRUCTORS',
-                    engine.StepsLayerDecayOptimizerConstructor)
-RUNNERS.register_module(module=engine.CrashSafeRunner)
 
 __all__ = ['__version__', 'engine', 'models']

@@ -78,7 +78,7 @@ def main(argv=None):
     except PretrainedError as e:
         sys.exit(f'convert_checkpoint: {e}')
     meta = dict(backbone=cls.__name__, arch=arch, layout=layout, source=args.src,
-                source_layout=report.layout)
+                source_key_scheme=report.key_scheme)
     if args.select_from_twin:
         meta['selected_from'] = selection.twin
     torch.save({'state_dict': {f'backbone.{k}': v.contiguous()

@@ -47,23 +47,24 @@ def main(argv=None):
     def progress(message):
         print(f'[gpu_hours] {message}', file=sys.stderr, flush=True)
 
-    runs = {}
+    training = {}
     for config in args.configs:
         progress(f'building {osp.basename(config)}')
-        runs[config] = gpu_hours.training_run(config, args.device, args.amp, args.batch)
+        training[config] = gpu_hours.build_training_step(config, args.device, args.amp,
+                                                         args.batch)
     medians = timing.interleaved_medians(
-        {config: run.step for config, run in runs.items()}, args.steps, args.warmup,
+        {config: t.step for config, t in training.items()}, args.steps, args.warmup,
         device=args.device, progress=progress)
 
     device = torch.cuda.get_device_name() if args.device.startswith('cuda') else \
         f'CPU, {torch.get_num_threads()} threads'
     rows = []
-    for config, run in runs.items():
-        per_second = run.batch / medians[config]
-        rows.append(dict(config=osp.relpath(config, ROOT), batch=run.batch,
+    for config, t in training.items():
+        per_second = t.batch / medians[config]
+        rows.append(dict(config=osp.relpath(config, ROOT), batch=t.batch,
                          device=device, amp=args.amp, images_per_second=per_second,
-                         epochs=run.epochs,
-                         device_hours=gpu_hours.device_hours(run.epochs, per_second)))
+                         epochs=t.epochs,
+                         device_hours=gpu_hours.device_hours(t.epochs, per_second)))
     print(markdown_table(
         ['config', 'batch', f'images/s ({device}{", AMP" if args.amp else ""})',
          'epochs', 'device-hours'],

@@ -11,7 +11,9 @@ from .configs import build_model
 IMAGENET_TRAIN_IMAGES = 1_281_167
 
 
-class TrainingRun(NamedTuple):
+class TrainingStep(NamedTuple):
+    """What one full training step of a recipe needs, and the recipe's schedule."""
+
     model: torch.nn.Module
     optim_wrapper: object
     data: dict  # one synthetic batch, as a dataloader gives it
@@ -23,8 +25,8 @@ class TrainingRun(NamedTuple):
         return self.model.train_step(self.data, self.optim_wrapper)
 
 
-def training_run(config: str, device: str = 'cpu', amp: bool = False,
-                 batch: int = None) -> TrainingRun:
+def build_training_step(config: str, device: str = 'cpu', amp: bool = False,
+                        batch: int = None) -> TrainingStep:
     """The model (built as the Runner builds it), optimizer and a synthetic batch
     of an ImageNet config; ``batch``: images per device (default: the recipe's)."""
     import steps_mm.pretraining  # noqa: F401  (before mmpretrain: see docs/runtime.md)
@@ -43,7 +45,7 @@ def training_run(config: str, device: str = 'cpu', amp: bool = False,
                         for _ in range(batch)],
                 data_samples=[DataSample().set_gt_label(i % classes)
                               for i in range(batch)])
-    return TrainingRun(model, optim_wrapper, data, cfg.train_cfg.max_epochs, batch)
+    return TrainingStep(model, optim_wrapper, data, cfg.train_cfg.max_epochs, batch)
 
 
 def device_hours(epochs: int, images_per_second: float) -> float:

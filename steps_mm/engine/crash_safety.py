@@ -40,6 +40,8 @@ from mmengine.dist import master_only
 from mmengine.logging import print_log
 from mmengine.runner import Runner
 
+from ..registry import RUNNERS
+
 
 def is_complete_checkpoint(path: str) -> bool:
     """Whether ``path`` is a whole ``torch.save`` file: a zip archive whose
@@ -109,6 +111,7 @@ def replace_durably(tmp: str, path: str) -> None:
         _fsync(osp.dirname(osp.abspath(path)))
 
 
+@RUNNERS.register_module()
 class CrashSafeRunner(Runner):
     """mmengine's ``Runner`` with atomic checkpoint writes and a resume that
     skips a truncated last checkpoint (see the module docstring)."""

@@ -6,6 +6,8 @@ import torch.nn as nn
 from mmengine.logging import print_log
 from mmengine.optim import DefaultOptimWrapperConstructor
 
+from ..registry import register
+
 #: parameters that never get weight decay, besides 1-D ones (norms, layer scales)
 #: and biases
 NO_DECAY_NAMES = ('pos_embed', 'absolute_pos_embed', 'cls_token', 'mask_token',
@@ -13,6 +15,7 @@ NO_DECAY_NAMES = ('pos_embed', 'absolute_pos_embed', 'cls_token', 'mask_token',
 DECAY_TYPES = ('layer_wise', 'stage_wise')
 
 
+@register('OPTIM_WRAPPER_CONSTRUCTORS')
 class StepsLayerDecayOptimizerConstructor(DefaultOptimWrapperConstructor):
     """mmdet's / mmseg's ``LearningRateDecayOptimizerConstructor`` for every
     Steps backbone, with the same ``paramwise_cfg``.

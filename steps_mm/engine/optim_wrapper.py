@@ -3,9 +3,12 @@ import torch
 from mmengine.logging import print_log
 from mmengine.optim import AmpOptimWrapper, OptimWrapper
 
+from ..registry import register
+
 _AMP_ONLY_KEYS = ('loss_scale', 'dtype', 'use_fsdp')
 
 
+@register('OPTIM_WRAPPERS')
 def AutoAmpOptimWrapper(**kwargs):
     """Build ``AmpOptimWrapper`` when CUDA is available, else ``OptimWrapper``.
 

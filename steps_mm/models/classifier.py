@@ -4,7 +4,10 @@ import torch
 import torch.nn as nn
 from mmengine.model import BaseModule
 
+from ..registry import MODELS, register
 
+
+@register('MODELS')
 class StepsImageClassifier(BaseModule):
     """backbone (last stage, pooled, normalised) -> Linear(num_classes).
 
@@ -16,7 +19,6 @@ class StepsImageClassifier(BaseModule):
 
     def __init__(self, backbone: dict, num_classes: int = 1000, init_cfg=None):
         super().__init__(init_cfg=init_cfg)
-        from ..registry import MODELS
         backbone_cls = MODELS.get(backbone['type'])
         if backbone_cls is None:
             raise KeyError(f'{backbone["type"]!r} is not a registered backbone')

@@ -103,7 +103,7 @@ class StepsStage(nn.ModuleList):
 
     The blocks are held flat in forward order (``stage[k]``), so parameter names are
     those of an ordinary residual stage (``stages.2.5.gamma``) and a sequential spec
-    has the exact layout of the baseline's checkpoints.
+    has the exact key names of the baseline's checkpoints.
 
     Args:
         spec: ``[(width, depth), ...]``, already validated.

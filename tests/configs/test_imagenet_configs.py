@@ -139,12 +139,12 @@ def test_missing_imagenet_checkpoint_names_the_command_and_the_switch(tmp_path):
 def test_models_are_built_as_the_runner_builds_them():
     """The recipe's top-level data_preprocessor (Mixup/CutMix's num_classes) is
     merged into the model, so a training step with the recipe's augments runs."""
-    from steps_mm.analysis.gpu_hours import training_run
-    run = training_run(osp.join(ROOT, 'configs', 'imagenet',
-                                'deit-tiny_4xb256_in1k.py'), batch=2)
-    assert run.model.data_preprocessor.num_classes == 1000
-    assert run.model.data_preprocessor.batch_augments is not None
-    losses = run.step()
+    from steps_mm.analysis.gpu_hours import build_training_step
+    training = build_training_step(osp.join(ROOT, 'configs', 'imagenet',
+                                            'deit-tiny_4xb256_in1k.py'), batch=2)
+    assert training.model.data_preprocessor.num_classes == 1000
+    assert training.model.data_preprocessor.batch_augments is not None
+    losses = training.step()
     assert torch.isfinite(losses['loss'])
 
 

@@ -22,7 +22,24 @@ class StepsBackbone(BaseModule):
     steps=[spec per stage])``. ``channels``/``depths`` describe the residual baseline
     (the sequential and parallel layouts); ``steps`` the StepsNet stages. The
     other class attributes below tell the checkpoint loader and the tools
-    (``convert_checkpoint``, ``benchmark``, ``fidelity_table``) about the family.
+    (``convert_checkpoint``, ``benchmark``, ``fidelity_table``) about the family,
+    whose constructor takes these arguments too (ResNet: ``depth`` for ``arch``).
+
+    Args:
+        arch (str | dict): A name of ``arch_settings``, or a dict with the
+            family's ``arch_keys`` and, for ``layout='steps'``, ``steps``.
+        layout (str): The block layout: ``'steps'`` (StepsNet),
+            ``'sequential'`` (the baseline) or ``'parallel'`` (the baseline's
+            residual branches summed, arXiv 2309.08414). Defaults to 'steps'.
+        with_cp (bool): Gradient checkpointing per block (less memory, slower
+            training). Defaults to False.
+        init_cfg (dict | list[dict], optional): mmengine's initialization
+            config. A ``Pretrained`` entry loads through the checked loader
+            (``steps_mm.models.pretrained``), a ``SelectFromTwin`` entry
+            selects from the twin's checkpoint. Defaults to None.
+        compile (bool | dict): ``True`` or ``torch.compile`` options: compile
+            the whole backbone at its first call (same outputs as eager).
+            Defaults to False.
     """
 
     arch_settings: Dict[str, dict] = {}
@@ -35,8 +52,8 @@ class StepsBackbone(BaseModule):
     #: arch -> short name: the tools' model names are ``<title>-<short>`` (the
     #: sequential layout, the baseline) and ``Steps-<title>-<short>``
     arch_names: Dict[Union[str, int], str] = {}
-    #: the checkpoint namings the family loads (``pretrained.layouts.Layout``)
-    checkpoint_layouts: list = []
+    #: the checkpoint namings the family loads (``pretrained.key_schemes.KeyScheme``)
+    key_schemes: list = []
     #: backbone keys a checkpoint may lack (left as initialised), and may hold
     #: for a backbone that did not build them: output norms
     optional_keys = r'(?!)'

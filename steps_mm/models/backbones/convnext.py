@@ -8,16 +8,17 @@ from typing import Sequence, Union
 import torch
 import torch.nn as nn
 
+from ...registry import register
 from ..blocks import ConvNeXtBlock
 from ..layers import LayerNorm2d
-from ..pretrained.layouts import DROP, Layout, Rule, W, final_norm
+from ..pretrained.key_schemes import DROP, KeyScheme, Rule, W, final_norm
 from .base import StepsBackbone, dense_outputs
 
 # Steps-ConvNeXt: Steps-Swin widths, per-stage compute parity.
 _STEPS_T_STAGE4 = [(192, 4), (272, 2), (384, 2), (544, 2), (768, 1)]
 
 
-# ---- checkpoint layouts: ours = mmpretrain; official (facebookresearch); timm ----
+# ---- checkpoint key schemes: ours = mmpretrain; official (facebookresearch); timm
 def _block_rules(prefix, names):
     return [Rule(rf'{prefix}\.{src}\.{W}', rf'stages.\1.\2.{dst}.\3')
             for src, dst in names] + [Rule(rf'{prefix}\.gamma', r'stages.\1.\2.gamma')]
@@ -25,16 +26,17 @@ def _block_rules(prefix, names):
 
 _DOWNSAMPLE = Rule(rf'downsample_layers\.(\d+)\.([01])\.{W}',
                    r'downsample_layers.\1.\2.\3')
-CHECKPOINT_LAYOUTS = [
-    Layout('steps_mm/mmpretrain', [_DOWNSAMPLE, *_block_rules(r'stages\.(\d+)\.(\d+)', [
-        (n, n) for n in ('depthwise_conv', 'norm', 'pointwise_conv1',
-                         'pointwise_conv2')]),
+KEY_SCHEMES = [
+    KeyScheme('steps_mm/mmpretrain', [
+        _DOWNSAMPLE, *_block_rules(r'stages\.(\d+)\.(\d+)', [
+            (n, n) for n in ('depthwise_conv', 'norm', 'pointwise_conv1',
+                             'pointwise_conv2')]),
         Rule(rf'norm(\d+)\.{W}', r'norm\1.\2'), Rule(rf'norm\.{W}', final_norm)]),
-    Layout('official', [_DOWNSAMPLE, *_block_rules(r'stages\.(\d+)\.(\d+)', [
+    KeyScheme('official', [_DOWNSAMPLE, *_block_rules(r'stages\.(\d+)\.(\d+)', [
         ('dwconv', 'depthwise_conv'), ('norm', 'norm'), ('pwconv1', 'pointwise_conv1'),
         ('pwconv2', 'pointwise_conv2')]),
         Rule(rf'norm\.{W}', final_norm), Rule(rf'head\.{W}', DROP)], baseline=True),
-    Layout('timm', [
+    KeyScheme('timm', [
         Rule(rf'stem\.([01])\.{W}', r'downsample_layers.0.\1.\2'),
         Rule(rf'stages\.(\d+)\.downsample\.([01])\.{W}', r'downsample_layers.\1.\2.\3'),
         *_block_rules(r'stages\.(\d+)\.blocks\.(\d+)', [
@@ -45,34 +47,47 @@ CHECKPOINT_LAYOUTS = [
 ]
 
 
+@register('MODELS')
 class StepsConvNeXt(StepsBackbone):
     """ConvNeXt backbone with a choice of block layout.
 
     Args:
-        arch: ``'tiny'``, ``'small'``, ``'base'`` or a dict with ``channels``,
-            ``depths`` (the baseline) and, for ``layout='steps'``, ``steps``.
-        layout: ``'steps'`` (StepsNet), ``'sequential'`` (ConvNeXt) or
+        arch (str | dict): ``'tiny'``, ``'small'``, ``'base'`` or a dict with
+            ``channels``, ``depths`` (the baseline) and, for ``layout='steps'``,
+            ``steps``. Defaults to 'tiny'.
+        layout (str): ``'steps'`` (StepsNet), ``'sequential'`` (ConvNeXt) or
             ``'parallel'`` (the baseline's blocks summed, arXiv 2309.08414).
-        out_indices: stages whose outputs are returned (negative allowed);
-            default: every stage, as detectors and segmentors need.
-        drop_path_rate: stochastic depth, linear over all blocks in forward order.
-        layer_scale_init_value: initial layer scale (0 disables it).
-        gap_before_final_norm: pool each output to a vector, then normalise
-            (classification, as mmpretrain's ConvNeXt recipes ask); by default
-            each output is the normalised NCHW map, as detectors and segmentors
-            need.
-        frozen_stages: freeze stages ``0..k-1`` with their stem/downsampling
-            (``0`` or ``-1``: none), kept frozen through ``.train()``.
-        with_cp: gradient checkpointing per block.
-        channels_last: NHWC memory for weights and inputs (faster convs on
-            CPU; outputs are NCHW tensors in channels-last memory).
-        compile: ``True`` or ``torch.compile`` options (a dict): compile the
-            whole backbone at its first call (same outputs as eager).
+            Defaults to 'steps'.
+        in_channels (int): Image channels. Defaults to 3.
+        out_indices (int | Sequence[int], optional): Stages whose outputs are
+            returned (negative allowed); None: every stage, as detectors and
+            segmentors need. Defaults to None.
+        drop_path_rate (float): Stochastic depth, linear over all blocks in
+            forward order. Defaults to 0.
+        layer_scale_init_value (float): Initial layer scale (0 disables it).
+            Defaults to 1e-6.
+        gap_before_final_norm (bool): Pool each output to a vector, then
+            normalise (classification, as mmpretrain's ConvNeXt recipes ask);
+            otherwise each output is the normalised NCHW map, as detectors and
+            segmentors need. Defaults to False.
+        frozen_stages (int): Freeze stages ``0..k-1`` with their stem and
+            downsampling (``0`` or ``-1``: none), kept frozen through
+            ``.train()``. Defaults to 0.
+        with_cp (bool): Gradient checkpointing per block. Defaults to False.
+        init_cfg (dict | list[dict], optional): See ``StepsBackbone``. None:
+            TruncNormal (std 0.02, bias 0) for Conv2d and Linear layers and
+            Constant (1, bias 0) for LayerNorms. Defaults to None.
+        channels_last (bool): NHWC memory for weights and inputs (faster convs
+            on CPU; outputs are NCHW tensors in channels-last memory).
+            Defaults to False.
+        compile (bool | dict): ``True`` or ``torch.compile`` options: compile
+            the whole backbone at its first call (same outputs as eager).
+            Defaults to False.
     """
 
     family, title = 'convnext', 'ConvNeXt'
     arch_names = {'tiny': 'T', 'small': 'S', 'base': 'B'}
-    checkpoint_layouts = CHECKPOINT_LAYOUTS
+    key_schemes = KEY_SCHEMES
     optional_keys = r'norm\d+\.(weight|bias)'
     arch_settings = {
         'tiny': dict(channels=[96, 192, 384, 768], depths=[3, 3, 9, 3],

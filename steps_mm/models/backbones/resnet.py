@@ -13,8 +13,9 @@ import torch.nn as nn
 from mmcv.cnn import build_norm_layer
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from ...registry import register
 from ..blocks import BasicBlock, Bottleneck, ResNetBlock
-from ..pretrained.layouts import BN, DROP, Layout, Rule, W
+from ..pretrained.key_schemes import BN, DROP, KeyScheme, Rule, W
 from ..steps import run_maybe_checkpointed
 from .base import StepsBackbone, dense_outputs
 
@@ -34,7 +35,7 @@ _STEPS_34 = [[(64, 2)], [(128, 3)],
              [(64, 2), (90, 1), (128, 1), (181, 1), (256, 1), (362, 1), (512, 1)]]
 
 
-# ---- checkpoint layouts: ours; torchvision = timm = mmdet (layer{i}.{k}) ----------
+# ---- checkpoint key schemes: ours; torchvision = timm = mmdet (layer{i}.{k}) -------
 _PART = rf'(conv[123]\.weight|bn[123]\.{BN}|downsample\.0\.weight|downsample\.1\.{BN})'
 
 
@@ -44,50 +45,62 @@ def _torchvision_block(m, last):
 
 
 _STEM = [Rule(r'conv1\.weight', 'conv1.weight'), Rule(rf'bn1\.{BN}', r'bn1.\1')]
-CHECKPOINT_LAYOUTS = [
-    Layout('steps_mm', _STEM + [
+KEY_SCHEMES = [
+    KeyScheme('steps_mm', _STEM + [
         Rule(rf'first_blocks\.(\d+)\.{_PART}', r'first_blocks.\1.\2'),
         Rule(rf'stages\.(\d+)\.(\d+)\.{_PART}', r'stages.\1.\2.\3')]),
-    Layout('torchvision/timm/mmdet', _STEM + [
+    KeyScheme('torchvision/timm/mmdet', _STEM + [
         Rule(rf'layer(\d)\.(\d+)\.{_PART}', _torchvision_block),
         Rule(rf'fc\.{W}', DROP)], baseline=True),
 ]
 
 
+@register('MODELS')
 class StepsResNet(StepsBackbone):
     """ResNet backbone (mmdet's stem and BatchNorm options) with a choice of
     block layout in stages 3-4.
 
     Args:
-        depth: 18, 34 (basic blocks) or 50 (bottlenecks).
-        layout: ``'steps'`` (StepsNet), ``'sequential'`` (ResNet) or
-            ``'parallel'`` (the branches of each stage's non-first blocks summed,
-            arXiv 2309.08414). The first block of each stage is never in the steps.
-        in_channels: image channels.
-        out_indices: stages whose outputs are returned (negative allowed).
-        drop_path_rate: stochastic depth, linear over all blocks in forward order,
-            the first blocks of the stages included.
-        gap_before_final_norm: average-pool each output to a (B, C) vector
-            (classification; a ResNet has no final norm); otherwise NCHW maps at
-            strides 4, 8, 16, 32.
-        norm_cfg: the norm layers (mmcv ``build_norm_layer``), e.g. ``SyncBN``.
-        norm_eval: keep every BatchNorm in eval mode (frozen statistics) during
-            training, as mmdet.
-        frozen_stages: as mmdet: ``-1`` nothing, ``0`` the stem, ``k`` the stem
-            and stages ``0..k-1``; kept frozen through ``.train()``.
-        zero_init_residual: with the default ``init_cfg``, ``init_weights`` sets
-            the last norm of every block to 0, so blocks start as the identity.
-        with_cp: gradient checkpointing per block.
-        channels_last: NHWC memory for weights and inputs (faster convs on
-            CPU; outputs are NCHW tensors in channels-last memory).
-        compile: ``True`` or ``torch.compile`` options (a dict): compile the
-            whole backbone at its first call (same outputs as eager).
+        depth (int): 18, 34 (basic blocks) or 50 (bottlenecks). Defaults to 50.
+        layout (str): ``'steps'`` (StepsNet), ``'sequential'`` (ResNet) or
+            ``'parallel'`` (the branches of each stage's non-first blocks
+            summed, arXiv 2309.08414). The first block of each stage is never
+            in the steps. Defaults to 'steps'.
+        in_channels (int): Image channels. Defaults to 3.
+        out_indices (int | Sequence[int]): Stages whose outputs are returned
+            (negative allowed). Defaults to (0, 1, 2, 3).
+        drop_path_rate (float): Stochastic depth, linear over all blocks in
+            forward order, the first blocks of the stages included.
+            Defaults to 0.
+        gap_before_final_norm (bool): Average-pool each output to a (B, C)
+            vector (classification; a ResNet has no final norm); otherwise
+            NCHW maps at strides 4, 8, 16, 32. Defaults to False.
+        norm_cfg (dict): The norm layers (mmcv ``build_norm_layer``), e.g.
+            ``SyncBN``. Defaults to ``dict(type='BN', requires_grad=True)``.
+        norm_eval (bool): Keep every BatchNorm in eval mode (frozen
+            statistics) during training, as mmdet. Defaults to False.
+        frozen_stages (int): As mmdet: ``-1`` nothing, ``0`` the stem, ``k``
+            the stem and stages ``0..k-1``; kept frozen through ``.train()``.
+            Defaults to -1.
+        zero_init_residual (bool): With the default ``init_cfg``,
+            ``init_weights`` sets the last norm of every block to 0, so blocks
+            start as the identity. Defaults to True.
+        with_cp (bool): Gradient checkpointing per block. Defaults to False.
+        init_cfg (dict | list[dict], optional): See ``StepsBackbone``. None:
+            Kaiming for Conv2d layers, Constant 1 for BatchNorm and GroupNorm
+            (and ``zero_init_residual``). Defaults to None.
+        channels_last (bool): NHWC memory for weights and inputs (faster convs
+            on CPU; outputs are NCHW tensors in channels-last memory).
+            Defaults to False.
+        compile (bool | dict): ``True`` or ``torch.compile`` options: compile
+            the whole backbone at its first call (same outputs as eager).
+            Defaults to False.
     """
 
     arch_arg = 'depth'
     family, title = 'resnet', 'ResNet'
     arch_names = {18: '18', 34: '34', 50: '50'}
-    checkpoint_layouts = CHECKPOINT_LAYOUTS
+    key_schemes = KEY_SCHEMES
     arch_settings = {
         18: dict(block=BasicBlock, channels=[64, 128, 256, 512], depths=[1, 1, 1, 1],
                  steps=_STEPS_18),

@@ -11,10 +11,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ...registry import register
 from ..blocks import SwinBlock
-from ..pretrained.layouts import DROP, Layout, Rule, W, final_norm
+from ..pretrained.key_schemes import DROP, KeyScheme, Rule, W, final_norm
 from ..steps import StepSpec
-from ..utils.embed import resize_relative_position_bias_table
+from ..utils.embed import PatchEmbed, resize_relative_position_bias_table
 from .base import StepsBackbone, dense_outputs, heads_problem
 
 # Steps-Swin: each stage's steps keep sum_i D_i * C_i^2 equal to Swin's stage
@@ -25,7 +26,7 @@ _STEPS_T_STAGE4 = [(192, 4), (272, 2), (384, 2), (544, 2), (768, 0)]
 
 
 
-# ---- checkpoint layouts: ours = mmdet/mmseg/mmpretrain; official (microsoft); timm --
+# ---- checkpoint key schemes: ours = mmdet/mmseg/mmpretrain; official (microsoft), timm
 def merge_order(value: torch.Tensor) -> torch.Tensor:
     """PatchMerging weights from the official order of the 2x2 neighbours,
     x0..x3 = (row, col) offsets (0,0), (1,0), (0,1), (1,1), channel-major blocks
@@ -47,8 +48,8 @@ _BASELINE = [
     Rule(rf'{_BLOCK}mlp\.fc2\.{W}', r'stages.\1.blocks.\2.ffn.layers.1.\3'),
     Rule(rf'norm\.{W}', final_norm)]
 _MERGE = r'layers\.(\d+)\.downsample\.(reduction\.weight|norm\.weight|norm\.bias)'
-CHECKPOINT_LAYOUTS = [
-    Layout('steps_mm/mmdet/mmseg', [
+KEY_SCHEMES = [
+    KeyScheme('steps_mm/mmdet/mmseg', [
         Rule(rf'patch_embed\.(projection|norm)\.{W}', r'patch_embed.\1.\2'),
         Rule(r'stages\.(\d+)\.blocks\.(\d+)\.(norm1|norm2|attn\.w_msa\.qkv|'
              rf'attn\.w_msa\.proj|ffn\.layers\.0\.0|ffn\.layers\.1)\.{W}',
@@ -59,29 +60,13 @@ CHECKPOINT_LAYOUTS = [
              r'stages.\1.downsample.\2'),
         Rule(rf'norm(\d+)\.{W}', r'norm\1.\2'),
         Rule(rf'norm\.{W}', final_norm)]),  # mmseg's converted classifiers
-    Layout('official', _BASELINE + [
+    KeyScheme('official', _BASELINE + [
         Rule(_MERGE, r'stages.\1.downsample.\2', merge_order),
         Rule(rf'head\.{W}', DROP)], baseline=True),
-    Layout('timm', _BASELINE + [  # timm merges at the start of the next stage
+    KeyScheme('timm', _BASELINE + [  # timm merges at the start of the next stage
         Rule(_MERGE, lambda m, last: f'stages.{int(m[1]) - 1}.downsample.{m[2]}',
              merge_order), Rule(rf'head\.fc\.{W}', DROP)], baseline=True),
 ]
-
-
-class PatchEmbed(nn.Module):
-    """Non-overlapping ``patch_size`` conv + LN: NCHW image -> NHWC map. The image
-    is zero-padded at the bottom/right to a multiple of the patch."""
-
-    def __init__(self, in_channels: int, embed_dims: int, patch_size: int = 4):
-        super().__init__()
-        self.patch_size = patch_size
-        self.projection = nn.Conv2d(in_channels, embed_dims, patch_size, patch_size)
-        self.norm = nn.LayerNorm(embed_dims)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        p = self.patch_size
-        x = F.pad(x, (0, -x.shape[-1] % p, 0, -x.shape[-2] % p))
-        return self.norm(self.projection(x).permute(0, 2, 3, 1))
 
 
 class PatchMerging(nn.Module):
@@ -119,36 +104,48 @@ class SwinStage(nn.Module):
         return out, (out if self.downsample is None else self.downsample(out))
 
 
+@register('MODELS')
 class StepsSwinTransformer(StepsBackbone):
     """Swin Transformer backbone with a choice of block layout.
 
     Args:
-        arch: ``'tiny'``, ``'small'``, ``'base'`` or a dict with ``channels``,
-            ``depths`` (the baseline), ``heads`` (width -> attention heads, for
-            every width that has blocks) and, for ``layout='steps'``, ``steps``.
-        layout: ``'steps'`` (StepsNet), ``'sequential'`` (Swin) or
+        arch (str | dict): ``'tiny'``, ``'small'``, ``'base'`` or a dict with
+            ``channels``, ``depths`` (the baseline), ``heads`` (width ->
+            attention heads, for every width that has blocks) and, for
+            ``layout='steps'``, ``steps``. Defaults to 'tiny'.
+        layout (str): ``'steps'`` (StepsNet), ``'sequential'`` (Swin) or
             ``'parallel'`` (the baseline's blocks summed, arXiv 2309.08414).
-        in_channels: image channels.
-        window_size: attention window side; blocks at odd positions within each
-            step shift their windows by half of it.
-        mlp_ratio: MLP hidden width over the block width.
-        out_indices: stages whose outputs are returned (negative allowed);
-            default: every stage, as detectors and segmentors need.
-        drop_path_rate: stochastic depth, linear over all blocks in forward order.
-        gap_before_final_norm: pool each output to a vector, then normalise;
-            by default each output is the normalised NCHW map, as detectors,
-            segmentors and mmpretrain's Swin recipes (a pooling neck) need.
-        frozen_stages: as mmdet's Swin: ``-1`` nothing, ``0`` the patch
-            embedding, ``k`` also stages ``0..k-1`` (with the patch merging after
-            them and their output norms); kept frozen through ``.train()``.
-        with_cp: gradient checkpointing per block.
-        compile: ``True`` or ``torch.compile`` options (a dict): compile the
-            whole backbone at its first call (same outputs as eager).
+            Defaults to 'steps'.
+        in_channels (int): Image channels. Defaults to 3.
+        window_size (int): Attention window side; blocks at odd positions
+            within each step shift their windows by half of it. Defaults to 7.
+        mlp_ratio (float): MLP hidden width over the block width.
+            Defaults to 4.
+        out_indices (int | Sequence[int], optional): Stages whose outputs are
+            returned (negative allowed); None: every stage, as detectors and
+            segmentors need. Defaults to None.
+        drop_path_rate (float): Stochastic depth, linear over all blocks in
+            forward order. Defaults to 0.
+        gap_before_final_norm (bool): Pool each output to a vector, then
+            normalise; otherwise each output is the normalised NCHW map, as
+            detectors, segmentors and mmpretrain's Swin recipes (a pooling
+            neck) need. Defaults to False.
+        frozen_stages (int): As mmdet's Swin: ``-1`` nothing, ``0`` the patch
+            embedding, ``k`` also stages ``0..k-1`` (with the patch merging
+            after them and their output norms); kept frozen through
+            ``.train()``. Defaults to -1.
+        with_cp (bool): Gradient checkpointing per block. Defaults to False.
+        init_cfg (dict | list[dict], optional): See ``StepsBackbone``. None:
+            TruncNormal (std 0.02, bias 0) for Linear layers and Constant (1,
+            bias 0) for LayerNorms. Defaults to None.
+        compile (bool | dict): ``True`` or ``torch.compile`` options: compile
+            the whole backbone at its first call (same outputs as eager).
+            Defaults to False.
     """
 
     family, title = 'swin', 'Swin'
     arch_names = {'tiny': 'T', 'small': 'S', 'base': 'B'}
-    checkpoint_layouts = CHECKPOINT_LAYOUTS
+    key_schemes = KEY_SCHEMES
     optional_keys = r'norm\d+\.(weight|bias)'
     derived_keys = r'(.+\.)?(relative_position_index|attn_mask)'
     arch_keys = ('channels', 'depths', 'heads')
@@ -186,7 +183,7 @@ class StepsSwinTransformer(StepsBackbone):
                                gap_before_final_norm)
 
         channels = self.stage_channels
-        self.patch_embed = PatchEmbed(in_channels, channels[0])
+        self.patch_embed = PatchEmbed(in_channels, channels[0], 4, norm=True)
         rates = self.drop_path_rates(specs, drop_path_rate)
         self.stages = nn.ModuleList()
         for i, (spec, stage_rates) in enumerate(zip(specs, rates)):
@@ -227,7 +224,7 @@ class StepsSwinTransformer(StepsBackbone):
                 *(getattr(self, f'norm{i}') for i in range(k) if i in self.out_indices)]
 
     def forward(self, x: torch.Tensor) -> tuple:
-        x = self.patch_embed(x)
+        x = self.patch_embed(x).permute(0, 2, 3, 1)  # NHWC, as the stages take it
         outs = []
         for i, stage in enumerate(self.stages):
             out, x = stage(x)

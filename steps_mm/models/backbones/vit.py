@@ -9,18 +9,18 @@ from typing import Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
+from ...registry import register
 from ..blocks import TransformerBlock
-from ..pretrained.layouts import DROP, Layout, Rule, W
+from ..pretrained.key_schemes import DROP, KeyScheme, Rule, W
 from ..steps import StepsStage
-from ..utils.embed import resize_pos_embed, resize_square_pos_embed
+from ..utils.embed import PatchEmbed, resize_pos_embed, resize_square_pos_embed
 from .base import StepsBackbone, dense_outputs, heads_problem
 
-# ---- checkpoint layouts: ours = mmpretrain = mmseg; official = timm --------------
+# ---- checkpoint key schemes: ours = mmpretrain = mmseg; official = timm -----------
 _TOKENS = [Rule('cls_token', 'cls_token'), Rule('pos_embed', 'pos_embed')]
-CHECKPOINT_LAYOUTS = [
-    Layout('steps_mm/mmpretrain/mmseg', _TOKENS + [
+KEY_SCHEMES = [
+    KeyScheme('steps_mm/mmpretrain/mmseg', _TOKENS + [
         Rule(rf'patch_embed\.projection\.{W}', r'patch_embed.projection.\1'),
         Rule(rf'layers\.(\d+)\.(ln1|ln2|attn\.qkv|attn\.proj|ffn\.layers\.0\.0|'
              rf'ffn\.layers\.1)\.{W}', r'layers.\1.\2.\3'),
@@ -28,7 +28,7 @@ CHECKPOINT_LAYOUTS = [
         Rule(rf'layers\.(\d+)\.attn\.attn\.in_proj_{W}', r'layers.\1.attn.qkv.\2'),
         Rule(rf'layers\.(\d+)\.attn\.attn\.out_proj\.{W}', r'layers.\1.attn.proj.\2'),
         Rule(rf'ln1\.{W}', r'ln1.\1')]),
-    Layout('official/timm', _TOKENS + [
+    KeyScheme('official/timm', _TOKENS + [
         Rule(rf'patch_embed\.proj\.{W}', r'patch_embed.projection.\1'),
         *(Rule(rf'blocks\.(\d+)\.{src}\.{W}', rf'layers.\1.{dst}.\2')
           for src, dst in (('norm1', 'ln1'), ('attn.qkv', 'attn.qkv'),
@@ -38,21 +38,7 @@ CHECKPOINT_LAYOUTS = [
 ]
 
 
-class PatchEmbed(nn.Module):
-    """Non-overlapping ``patch_size`` conv: NCHW image -> NCHW map. The image is
-    zero-padded at the bottom/right to a multiple of the patch (as mmseg's ViT),
-    so a 65x97 input gives a 5x7 patch grid."""
-
-    def __init__(self, in_channels: int, embed_dims: int, patch_size: int = 16):
-        super().__init__()
-        self.patch_size = patch_size
-        self.projection = nn.Conv2d(in_channels, embed_dims, patch_size, patch_size)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        p = self.patch_size
-        return self.projection(F.pad(x, (0, -x.shape[-1] % p, 0, -x.shape[-2] % p)))
-
-
+@register('MODELS')
 class StepsViT(StepsBackbone):
     """ViT / DeiT backbone with a choice of block layout.
 
@@ -66,37 +52,48 @@ class StepsViT(StepsBackbone):
     output, normalised by the final norm ``ln1`` when ``final_norm``.
 
     Args:
-        arch: ``'deit-tiny'``, ``'deit-small'``, ``'deit-base'`` or a dict with
-            ``channels`` ([C]), ``depths`` ([blocks]), ``heads`` (width ->
-            attention heads, for every width that has blocks) and, for
-            ``layout='steps'``, ``steps`` ([spec]).
-        layout: ``'steps'`` (StepsNet), ``'sequential'`` (DeiT) or ``'parallel'``
-            (the baseline's blocks summed, arXiv 2309.08414).
-        img_size: the input size the position embedding is made for; other sizes
-            get it resized bicubically to their (padded) patch grid.
-        patch_size: side of the patches.
-        in_channels: image channels.
-        mlp_ratio: MLP hidden width over the block width.
-        out_indices: blocks whose states are returned (negative allowed).
-        drop_path_rate: stochastic depth, linear over all blocks in forward order.
-        final_norm: normalise the last block's state (DeiT: True; mmseg's ViT
-            recipes: False).
-        out_type: ``'featmap'`` (default): the patch tokens of each output as
-            an NCHW map (B, C, ceil(H/16), ceil(W/16)), for dense prediction
-            (e.g. mmseg's ``MultiLevelNeck``); ``'cls_token'``: the class token, a
-            (B, C) vector, as mmpretrain's ``VisionTransformer`` gives its
-            classification head.
-        frozen_stages: ``-1`` nothing, ``0`` the patch embedding, class token and
-            position embedding, ``k`` also blocks ``0..k-1`` (and the final norm
-            when all blocks are frozen); kept frozen through ``.train()``.
-        with_cp: gradient checkpointing per block.
-        compile: ``True`` or ``torch.compile`` options (a dict): compile the
-            whole backbone at its first call (same outputs as eager).
+        arch (str | dict): ``'deit-tiny'``, ``'deit-small'``, ``'deit-base'`` or
+            a dict with ``channels`` ([C]), ``depths`` ([blocks]), ``heads``
+            (width -> attention heads, for every width that has blocks) and,
+            for ``layout='steps'``, ``steps`` ([spec]). Defaults to 'deit-small'.
+        layout (str): ``'steps'`` (StepsNet), ``'sequential'`` (DeiT) or
+            ``'parallel'`` (the baseline's blocks summed, arXiv 2309.08414).
+            Defaults to 'steps'.
+        img_size (int | tuple[int, int]): The input size the position embedding
+            is made for; other sizes get it resized bicubically to their
+            (padded) patch grid. Defaults to 224.
+        patch_size (int): Side of the patches. Defaults to 16.
+        in_channels (int): Image channels. Defaults to 3.
+        mlp_ratio (float): MLP hidden width over the block width.
+            Defaults to 4.
+        out_indices (int | Sequence[int]): Blocks whose states are returned
+            (negative allowed). Defaults to -1.
+        drop_path_rate (float): Stochastic depth, linear over all blocks in
+            forward order. Defaults to 0.
+        final_norm (bool): Normalise the last block's state (DeiT: True;
+            mmseg's ViT recipes: False). Defaults to True.
+        out_type (str): ``'featmap'``: the patch tokens of each output as an
+            NCHW map (B, C, ceil(H/patch_size), ceil(W/patch_size)), for dense
+            prediction (e.g. mmseg's ``MultiLevelNeck``); ``'cls_token'``: the
+            class token, a (B, C) vector, as mmpretrain's
+            ``VisionTransformer`` gives its classification head.
+            Defaults to 'featmap'.
+        frozen_stages (int): ``-1`` nothing, ``0`` the patch embedding, class
+            token and position embedding, ``k`` also blocks ``0..k-1`` (and
+            the final norm when all blocks are frozen); kept frozen through
+            ``.train()``. Defaults to -1.
+        with_cp (bool): Gradient checkpointing per block. Defaults to False.
+        init_cfg (dict | list[dict], optional): See ``StepsBackbone``. None:
+            TruncNormal (std 0.02, bias 0) for Linear layers and Constant (1,
+            bias 0) for LayerNorms. Defaults to None.
+        compile (bool | dict): ``True`` or ``torch.compile`` options: compile
+            the whole backbone at its first call (same outputs as eager).
+            Defaults to False.
     """
 
     family, title = 'deit', 'DeiT'
     arch_names = {'deit-tiny': 'T', 'deit-small': 'S', 'deit-base': 'B'}
-    checkpoint_layouts = CHECKPOINT_LAYOUTS
+    key_schemes = KEY_SCHEMES
     optional_keys = r'ln1\.(weight|bias)'  # the final norm
     arch_keys = ('channels', 'depths', 'heads')
     OUT_TYPES = ('featmap', 'cls_token')

@@ -9,9 +9,9 @@ backbone with ``layout='sequential'``) and the selection goes block by block:
 
 1. The checkpoint is read by the checked loader into the twin's own names
    (``match_state_dict`` on the sequential twin, built from the Steps model's
-   own constructor arguments), so every layout the loader reads works (official,
-   timm, torchvision, OpenMMLab/mmpretrain, steps_mm classifiers) and a
-   checkpoint of another family or arch stops with the loader's error.
+   own constructor arguments), so every key scheme the loader reads works
+   (official, timm, torchvision, OpenMMLab/mmpretrain, steps_mm classifiers) and
+   a checkpoint of another family or arch stops with the loader's error.
 2. Depth: block ``j`` of a step with ``D_i`` blocks in stage ``s`` takes the
    twin's block ``(2j + 1) * D // (2 D_i)`` of stage ``s`` (``D`` blocks): the
    twin block at the same relative depth *within its step* (the one holding the
@@ -68,8 +68,8 @@ from mmengine.logging import print_log
 from mmengine.registry import WEIGHT_INITIALIZERS
 
 from ..steps import StepsStage
-from . import (LoadReport, PretrainedError, check_exists, match_state_dict,
-               pretrained_cfg, read_checkpoint, short, source_state_dict)
+from .loader import (LoadReport, PretrainedError, check_exists, match_state_dict,
+                     pretrained_cfg, read_checkpoint, short, source_state_dict)
 
 __all__ = ['SELECT_TYPE', 'Selected', 'SelectionReport', 'SelectFromTwin',
            'init_selected', 'select_from_twin', 'select_state_dict',
@@ -86,8 +86,9 @@ _TWIN_DEFAULTS = ('out_indices', 'frozen_stages', 'drop_path_rate', 'init_cfg',
 
 
 # ---- the twin -------------------------------------------------------------------------
-def model_name(model) -> str:
-    """``Steps-ConvNeXt-T``, or the class and layout for a custom arch."""
+def backbone_name(model) -> str:
+    """The tools' name of a built backbone (``StepsBackbone.model_name``):
+    ``Steps-ConvNeXt-T``, or the class and layout for a custom arch."""
     cls, args = type(model), model.init_arguments or {}
     arch = args.get(cls.arch_arg, cls.default_arch())
     try:
@@ -109,8 +110,8 @@ def sequential_twin(model):
     try:
         return type(model)(**dict(args, layout='sequential'))
     except (TypeError, ValueError) as e:
-        raise PretrainedError(f'{model_name(model)}: cannot build its sequential twin '
-                              f'from its arguments {args}: {e}') from e
+        raise PretrainedError(f'{backbone_name(model)}: cannot build its sequential '
+                              f'twin from its arguments {args}: {e}') from e
 
 
 def twin_blocks(model, twin) -> Dict[str, str]:
@@ -233,7 +234,7 @@ class SelectionReport:
         n = len(self.sources)
         sliced = n - len(self.copied)
         return (f'select_from_twin {self.backbone} <- {self.checkpoint} '
-                f'({self.load.layout} names, read as its twin {self.twin}): '
+                f'({self.load.key_scheme} names, read as its twin {self.twin}): '
                 f'{n} tensors selected '
                 f'({len(self.copied)} copied whole, {sliced} sliced, '
                 f'{len(self.partial)} of them with elements at own init '
@@ -251,21 +252,22 @@ class SelectionReport:
 def select_state_dict(model, state: dict, checkpoint: str = '<state dict>',
                       outside_prefix: int = 0, twin=None) -> SelectionReport:
     """Select ``model``'s tensors from ``state``, a checkpoint of its twin in any
-    layout the loader reads; raises PretrainedError. Elements left at own
+    key scheme the loader reads; raises PretrainedError. Elements left at own
     initialisation are taken from ``model``'s current values. ``twin``: the
     model's ``sequential_twin``, when already built."""
     twin = sequential_twin(model) if twin is None else twin
     try:
         load = match_state_dict(twin, state, checkpoint, outside_prefix)
     except PretrainedError as e:
-        layouts = ', '.join(lay.name for lay in type(model).checkpoint_layouts)
+        schemes = ', '.join(scheme.name for scheme in type(model).key_schemes)
         raise PretrainedError(
-            f'{model_name(model)} selects from a checkpoint of its twin '
-            f'{model_name(twin)}; {checkpoint} is not one: {e}. Give a '
-            f'{model_name(twin)} checkpoint ({layouts} names); a checkpoint of '
-            f'{model_name(model)} itself loads with init_cfg=dict(type='
+            f'{backbone_name(model)} selects from a checkpoint of its twin '
+            f'{backbone_name(twin)}; {checkpoint} is not one: {e}. Give a '
+            f'{backbone_name(twin)} checkpoint ({schemes} names); a checkpoint of '
+            f'{backbone_name(model)} itself loads with init_cfg=dict(type='
             f"'Pretrained')") from e
-    report = SelectionReport(model_name(model), model_name(twin), checkpoint, load)
+    report = SelectionReport(backbone_name(model), backbone_name(twin), checkpoint,
+                             load)
     blocks = twin_blocks(model, twin)
     modules, twin_modules = dict(model.named_modules()), dict(twin.named_modules())
     used = set()
@@ -359,7 +361,7 @@ class SelectFromTwin:
         self.pretrain_config = pretrain_config
 
     def __call__(self, module):
-        if not getattr(type(module), 'checkpoint_layouts', None):
+        if not getattr(type(module), 'key_schemes', None):
             raise TypeError(f'{SELECT_TYPE} initialises a Steps backbone, not a '
                             f'{type(module).__name__}: give the init_cfg to the '
                             f'backbone (model.backbone.init_cfg)')

@@ -1,10 +1,35 @@
-"""Resizing of learned position tables to another input or window size: a leaf
-module (torch only), used by the backbones and the checkpoint loader."""
+"""The patch embedding of the transformer backbones, and resizing of learned
+position tables to another input or window size: a leaf module (torch only),
+used by the backbones and the checkpoint loader."""
 import math
 from typing import Optional, Tuple
 
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
+
+
+class PatchEmbed(nn.Module):
+    """Non-overlapping ``patch_size`` conv (``projection``), then, with ``norm``,
+    a LayerNorm over channels (``norm``): NCHW image -> NCHW map. The image is
+    zero-padded at the bottom/right to a multiple of the patch (as mmseg's ViT),
+    so patch 16 turns a 65x97 input into a 5x7 grid. Swin: patch 4, ``norm``;
+    ViT: patch 16, no norm."""
+
+    def __init__(self, in_channels: int, embed_dims: int, patch_size: int,
+                 norm: bool = False):
+        super().__init__()
+        self.patch_size = patch_size
+        self.projection = nn.Conv2d(in_channels, embed_dims, patch_size, patch_size)
+        if norm:
+            self.norm = nn.LayerNorm(embed_dims)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        p = self.patch_size
+        x = self.projection(F.pad(x, (0, -x.shape[-1] % p, 0, -x.shape[-2] % p)))
+        if hasattr(self, 'norm'):  # over channels, in NHWC; a view back to NCHW
+            x = self.norm(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+        return x
 
 
 def resize_pos_embed(pos_embed: torch.Tensor, grid: Tuple[int, int],

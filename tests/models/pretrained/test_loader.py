@@ -1,9 +1,9 @@
-"""steps_mm.models.pretrained: every accepted checkpoint layout reproduces the source
-model exactly; bad checkpoints fail with the promised errors; resizing; the report;
+"""steps_mm.models.pretrained: every accepted checkpoint key scheme reproduces the
+source model exactly; bad checkpoints fail with the promised errors; resizing; the report;
 tools/convert_checkpoint.py.
 
-The official/timm/torchvision layouts are written from our sequential models with key
-lists built by hand below (from the names of those code bases), independently of the
+The official/timm/torchvision key schemes are written from our sequential models with
+key lists built by hand below (from the names of those code bases), independently of the
 loader's rules."""
 import os.path as osp
 import subprocess
@@ -13,9 +13,9 @@ import pytest
 import torch
 
 from steps_mm.models import StepsImageClassifier
-from steps_mm.models import pretrained as P
 from steps_mm.models.backbones.swin import PatchMerging, merge_order
 from steps_mm.models.pretrained import PretrainedError, load_pretrained
+from steps_mm.models.pretrained import loader as P
 from steps_mm.models.utils import resize_relative_position_bias_table
 from backbone_checks import assert_outputs_close
 from conftest import ROOT
@@ -33,8 +33,9 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-# (builder, layout, checkpoint) for every accepted layout; sequential unless noted
-def layouts():
+# (id, builder, load kwargs, source model, checkpoint) for every accepted key scheme;
+# the source is sequential unless noted
+def key_schemes():
     cn = lambda: randomized(convnext(layout='sequential'))  # noqa: E731
     sw = lambda: randomized(swin(layout='sequential'))  # noqa: E731
     rn = lambda: randomized(resnet(layout='sequential'))  # noqa: E731
@@ -85,9 +86,9 @@ def outputs(model, shape):
 
 
 @pytest.mark.parametrize('name, build, kwargs, source, checkpoint',
-                         layouts(), ids=[c[0] for c in layouts()])
-def test_every_layout_reproduces_the_source(tmp_path, name, build, kwargs, source,
-                                            checkpoint):
+                         key_schemes(), ids=[c[0] for c in key_schemes()])
+def test_every_key_scheme_reproduces_the_source(tmp_path, name, build, kwargs, source,
+                                                checkpoint):
     src = source()
     if isinstance(src, StepsImageClassifier):  # steps layout, backbone.* and head.*
         ckpt, src = src.state_dict(), src.backbone

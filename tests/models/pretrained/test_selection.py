@@ -1,6 +1,6 @@
 """steps_mm.models.pretrained.selection: a Steps backbone initialised by selecting
 from its twin's checkpoint. Selected values equal the slices of their sources, the
-same from every checkpoint layout; attention keeps whole heads; every tensor is
+same from every checkpoint key scheme; attention keeps whole heads; every tensor is
 accounted for; wrong checkpoints are refused; the init_cfg (backbone, classifier,
 mmengine) and converter paths; every shipped Steps config's backbone.
 
@@ -102,8 +102,8 @@ def twin_of(family):
     return randomized(twin)
 
 
-def checkpoint(family, layout, twin):
-    """``twin`` written in ``layout``."""
+def checkpoint(family, key_scheme, twin):
+    """``twin`` written in ``key_scheme``."""
     depths = VIT['depths'] if family == 'deit' else HIER['depths']
     writers = {
         ('convnext', 'official'): lambda: {'model': written(
@@ -117,15 +117,15 @@ def checkpoint(family, layout, twin):
         ('deit', 'mmseg'): lambda: written(twin, vit_mmseg(depths[0])),
         ('resnet', 'torchvision'): lambda: written(twin, resnet_torchvision(twin)),
     }
-    if layout == 'mmpretrain':
+    if key_scheme == 'mmpretrain':
         return mm(twin.state_dict() | {'head.fc.weight': torch.ones(2)})
-    return writers[family, layout]()
+    return writers[family, key_scheme]()
 
 
-LAYOUTS = [('convnext', 'official'), ('convnext', 'timm'), ('convnext', 'mmpretrain'),
-           ('swin', 'official'), ('swin', 'timm'), ('swin', 'mmpretrain'),
-           ('deit', 'official'), ('deit', 'mmseg'), ('deit', 'mmpretrain'),
-           ('resnet', 'torchvision'), ('resnet', 'mmpretrain')]
+KEY_SCHEMES = [('convnext', 'official'), ('convnext', 'timm'), ('convnext', 'mmpretrain'),
+               ('swin', 'official'), ('swin', 'timm'), ('swin', 'mmpretrain'),
+               ('deit', 'official'), ('deit', 'mmseg'), ('deit', 'mmpretrain'),
+               ('resnet', 'torchvision'), ('resnet', 'mmpretrain')]
 
 
 def save(tmp_path, ckpt, name='twin.pth'):
@@ -196,11 +196,13 @@ def selected(family, path):
 
 
 # ---- values ---------------------------------------------------------------------------
-@pytest.mark.parametrize('family, layout', LAYOUTS, ids=[f'{f}-{l}' for f, l in LAYOUTS])
-def test_every_layout_selects_the_slices_of_its_source(tmp_path, family, layout):
+@pytest.mark.parametrize('family, key_scheme', KEY_SCHEMES,
+                         ids=[f'{f}-{k}' for f, k in KEY_SCHEMES])
+def test_every_key_scheme_selects_the_slices_of_its_source(tmp_path, family,
+                                                           key_scheme):
     twin = twin_of(family)
     model, before, report = selected(family, save(tmp_path, checkpoint(
-        family, layout, twin)))
+        family, key_scheme, twin)))
     own_init = check_selected(family, model, before, twin.state_dict())
     hierarchical = family in ('convnext', 'swin')
     assert own_init == ([f'norm{i}.{p}' for i in range(3) for p in ('weight', 'bias')]

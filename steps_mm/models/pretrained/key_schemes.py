@@ -1,8 +1,8 @@
-"""Key maps of checkpoints: a ``Layout`` is one checkpoint naming (official,
+"""Key maps of checkpoints: a ``KeyScheme`` is one checkpoint naming (official,
 timm, mmpretrain...) of a backbone family, a list of rules ``regex -> target``
-(or ``DROP``). A source key must match a rule of the chosen layout; nothing is
-renamed by guessing. Each family keeps its layouts beside its backbone class
-(``checkpoint_layouts``); this module holds only the mechanism."""
+(or ``DROP``). A source key must match a rule of the chosen key scheme; nothing
+is renamed by guessing. Each family keeps its key schemes beside its backbone
+class (``key_schemes``); this module holds only the mechanism."""
 import re
 from dataclasses import dataclass
 from typing import Callable, List, Optional, Union
@@ -21,7 +21,7 @@ class Rule:
 
 
 @dataclass
-class Layout:
+class KeyScheme:
     name: str
     rules: List[Rule]
     baseline: bool = False  # the baseline's own names: only layout='sequential'
