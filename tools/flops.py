@@ -7,8 +7,10 @@ heads and by stage and step of the backbone. No dataset is needed.
     python tools/flops.py --all [--shape H W] [--backbone] [--out DIR]
     python tools/flops.py --write-metafile [--recompute]
 
-Defaults: Mask R-CNN at 1280x800 (1000 proposals, 100 masks), UperNet at
-512x2048 without the auxiliary head, classifiers at 224x224. --backbone counts
+Defaults: COCO models at 1280x800 (Mask R-CNN and Cascade Mask R-CNN with 1000
+proposals and 100 masks, DINO and Mask2Former up to their heads' outputs), UperNet
+at 512x2048 without the auxiliary head, Mask2Former on ADE20K at its 512x512 crop,
+classifiers at 224x224 (docs/models.md, the FLOP protocol). --backbone counts
 the paper's Table-1 model instead: the config's backbone with a 1000-class head
 at 224x224. An operator that does arithmetic but has no counter is an error.
 --write-metafile regenerates the model-zoo metafile (after adding or removing a

@@ -182,3 +182,81 @@ def test_classifier_builds_under_another_default_scope(scope):
     with DefaultScope.overwrite_default_scope(scope):
         model = StepsImageClassifier(dict(type='StepsResNet', depth=18), num_classes=10)
     assert flops.count_flops(model, (32, 32)) > 0
+
+
+def _deformable_inputs(gen=None):
+    """mmcv's layout: value (batch, keys, heads, dims), level shapes, sampling
+    locations (batch, queries, heads, levels, points, 2), weights (..., points)."""
+    shapes = torch.tensor([[4, 4], [2, 2]])
+    value = torch.randn(2, 20, 2, 8, generator=gen)
+    locations = torch.rand(2, 6, 2, 2, 3, 2, generator=gen)
+    weights = torch.rand(2, 6, 2, 2, 3, generator=gen).softmax(-1)
+    return value, shapes, locations, weights
+
+
+def test_counted_deformable_attention_gives_mmcvs_values():
+    msda = pytest.importorskip('mmcv.ops.multi_scale_deform_attn')
+    inputs = _deformable_inputs(torch.Generator().manual_seed(0))
+    torch.testing.assert_close(flops._deformable_attention(*inputs),
+                               msda.multi_scale_deformable_attn_pytorch(*inputs))
+
+
+def test_deformable_attention_counts_each_sample_and_its_weight():
+    """4 MACs per bilinear sample and 1 per sample in the weighted sum, through
+    mmcv's own entry point (which the count replaces while it runs, and restores)."""
+    msda = pytest.importorskip('mmcv.ops.multi_scale_deform_attn')
+    original = msda.multi_scale_deformable_attn_pytorch
+
+    class Sampler(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inputs = _deformable_inputs()
+
+        def forward(self, x):
+            value, shapes, locations, weights = self.inputs
+            return msda.multi_scale_deformable_attn_pytorch(
+                value + x.mean(), shapes, locations, weights)
+
+    samples = 2 * 6 * 2 * 2 * 3 * 8  # batch x queries x heads x levels x points x dims
+    assert flops.count_flops(Sampler(), (4, 4)) == 5 * samples
+    assert msda.multi_scale_deformable_attn_pytorch is original
+
+
+def test_mask2former_on_ade20k_counts_at_its_crop():
+    pytest.importorskip('mmseg')
+    from mmengine.config import Config
+    cfg = Config.fromfile(shipped('mask2former_steps-r50_8xb2-160k_ade20k-512x512.py'),
+                          import_custom_modules=False)
+    assert flops.default_shape(cfg, 'mmseg') == (512, 512)
+    cfg = Config.fromfile(shipped('steps_convnext_upernet.py'), import_custom_modules=False)
+    assert flops.default_shape(cfg, 'mmseg') == (512, 2048)
+
+
+@pytest.mark.slow
+def test_cascade_protocol_breakdown():
+    """The 1000 proposals through each of the three box heads (four 3x3 convs on
+    7x7 RoIs each), 100 boxes through each of the three mask heads."""
+    pytest.importorskip('mmdet')
+    result = flops.count_config(shipped(
+        'cascade-mask-rcnn_steps-convnext-t-p4-w7_fpn_4conv1fc-giou_amp-ms-crop-3x_coco.py'),
+        (128, 128))
+    parts = result['parts']
+    assert sum(p['flops'] for p in parts.values()) == result['flops']
+    box_convs = 3 * flops.NUM_PROPOSALS * 4 * 256 * 256 * 9 * 7 * 7
+    mask_convs = 3 * flops.NUM_MASKS * 4 * 256 * 256 * 9 * 14 * 14
+    assert box_convs + mask_convs < parts['roi_head']['flops'] < 1.2 * (box_convs + mask_convs)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('config, parts', [
+    ('dino-4scale_steps-swin-t-p4-w7_8xb2-12e_coco.py', {'encoder', 'decoder', 'bbox_head'}),
+    ('mask2former_steps-swin-t-p4-w7-224_8xb2-lsj-50e_coco.py', {'panoptic_head'}),
+    ('mask2former_steps-r50_8xb2-160k_ade20k-512x512.py', {'decode_head'})])
+def test_transformer_heads_count_every_part(config, parts):
+    """DINO and Mask2Former (deformable attention, their transformer decoders):
+    every arithmetic op counted, each in its part."""
+    result = flops.count_config(shipped(config), (256, 256))
+    assert '(outside the parts)' not in result['parts']
+    assert sum(p['flops'] for p in result['parts'].values()) == result['flops']
+    for name in parts | {'backbone'}:
+        assert result['parts'][name]['flops'] > 0, name
