@@ -13,8 +13,8 @@
 # so the position embedding is made for a 64x64 patch grid (img_size=1024: the
 # ImageNet 14x14 one is resized once on loading); test images (1333x800 at most,
 # padded to a multiple of 32) get it resized to their grid at each forward.
-# The final norm is applied (final_norm=True, unlike ViTDet): its pretrained
-# weights are then used, and no parameter is left without a gradient under DDP.
+# No final norm, as ViTDet (final_norm=False: none is built, so DDP finds no
+# parameter without a gradient; the checkpoint's is dropped on loading).
 _base_ = 'mmdet::strong_baselines/mask-rcnn_r50_fpn_rpn-2conv_4conv1fc_syncbn-all_amp-lsj-100e_coco.py'
 
 custom_imports = dict(imports=['steps_mm'], allow_failed_imports=False)
@@ -30,7 +30,7 @@ model = dict(
         img_size=(1024, 1024),
         out_indices=(-1, ),  # the last block's output, stride 16
         drop_path_rate=0.1,
-        final_norm=True,
+        final_norm=False,
         out_type='featmap',
         # ImageNet-1K weights written by `mim train mmpretrain configs/imagenet/steps-deit-small_4xb256_in1k.py`;
         # from scratch instead: --cfg-options model.backbone.init_cfg=None

@@ -71,7 +71,8 @@ class StepsViT(StepsBackbone):
         drop_path_rate (float): Stochastic depth, linear over all blocks in
             forward order. Defaults to 0.
         final_norm (bool): Normalise the last block's state (DeiT: True;
-            mmseg's ViT recipes: False). Defaults to True.
+            mmseg's ViT recipes: False, and then no final norm is built, as
+            in mmseg). Defaults to True.
         out_type (str): ``'featmap'``: the patch tokens of each output as an
             NCHW map (B, C, ceil(H/patch_size), ceil(W/patch_size)), for dense
             prediction (e.g. mmseg's ``MultiLevelNeck``); ``'cls_token'``: the
@@ -151,7 +152,8 @@ class StepsViT(StepsBackbone):
         self.layers = self.build_stage(
             spec, lambda width, k: TransformerBlock(width, heads[width], mlp_ratio,
                                                    rates[k]), channel_dim=-1)
-        self.ln1 = nn.LayerNorm(C, eps=1e-6)
+        # only where used: DDP stops on parameters without a gradient (mmseg's too)
+        self.ln1 = nn.LayerNorm(C, eps=1e-6) if final_norm else None
         # Runners of the blocks between consecutive outputs. A tuple, so they are
         # not registered: they share the blocks of ``self.layers``, whose names
         # therefore do not depend on ``out_indices``.
@@ -182,7 +184,7 @@ class StepsViT(StepsBackbone):
         if self.frozen_stages < 0:
             return []
         k = self.frozen_stages
-        tail = [self.ln1] if k == self.num_blocks else []
+        tail = [self.ln1] if k == self.num_blocks and self.ln1 is not None else []
         return [self.patch_embed, self.cls_token, self.pos_embed,
                 *list(self.layers)[:k], *tail]
 

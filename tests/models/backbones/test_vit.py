@@ -6,6 +6,7 @@ from steps_mm.analysis import count_blocks_and_layers
 from steps_mm.models import StepsImageClassifier, StepsViT
 from steps_mm.models.backbones.vit import segment_spec
 from steps_mm.models.blocks import TransformerBlock
+from steps_mm.models.pretrained import match_state_dict
 
 from backbone_checks import (assert_checkpointing_changes_nothing,
                              assert_every_parameter_gets_a_gradient,
@@ -186,6 +187,22 @@ def test_backward_reaches_every_parameter():
     assert_every_parameter_gets_a_gradient(
         model, torch.randn(2, 3, 32, 48),
         loss=lambda outs: sum((o * torch.randn_like(o)).sum() for o in outs))
+
+
+@pytest.mark.parametrize('layout', ['steps', 'sequential'])
+def test_without_final_norm_every_parameter_gets_a_gradient(layout):
+    """mmseg's ViT recipes (final_norm=False, as the shipped UperNet configs):
+    a final norm built but unused stopped their multi-GPU training, DDP finding
+    parameters without a gradient. A checkpoint's final norm is then dropped."""
+    model = dense(arch='deit-tiny', layout=layout, final_norm=False,
+                  out_indices=(3, 7, 11) if layout == 'sequential' else (5, 11, 23))
+    assert not any(name.startswith('ln1.') for name, _ in model.named_parameters())
+    assert_every_parameter_gets_a_gradient(
+        model, torch.randn(2, 3, 32, 48),
+        loss=lambda outs: sum((o * torch.randn_like(o)).sum() for o in outs))
+    with_norm = dense(arch='deit-tiny', layout=layout)
+    report = match_state_dict(model, with_norm.state_dict(), 'a DeiT with its final norm')
+    assert report.dropped == ['ln1.weight', 'ln1.bias'] and not report.unexpected
 
 
 @pytest.mark.parametrize('layout', ['steps', 'parallel'])
