@@ -34,7 +34,7 @@ test_pipeline = [
 train_dataloader = dict(
     batch_size={batch_size}, num_workers=0, persistent_workers=False,
     sampler=dict(type='InfiniteSampler', shuffle=True), batch_sampler=None,
-    dataset=dict(data_root=data_root, metainfo=metainfo,
+    dataset=dict({train_dataset}data_root=data_root, metainfo=metainfo,
                  ann_file='annotations/instances_train2017.json',
                  data_prefix=dict(img='train2017/'), pipeline=train_pipeline))
 val_dataloader = dict(
@@ -49,11 +49,7 @@ test_evaluator = val_evaluator
 # full schedules and only slows such a short run down
 model = dict(
     backbone=dict(drop_path_rate={drop_path_rate}{backbone_init}),
-    roi_head=dict(bbox_head=dict(num_classes={num_classes}),
-                  mask_head=dict(num_classes={num_classes})),
-    # small images hold few objects: sample fewer RoIs (stock: 256 / 512)
-    train_cfg=dict(rpn=dict(sampler=dict(num=64)), rcnn=dict(sampler=dict(num=64))),
-    test_cfg=dict(rpn=dict(nms_pre={num_proposals}, max_per_img={num_proposals})))
+{heads})
 '''
 
 _SEG = '''
@@ -88,9 +84,8 @@ data_preprocessor = dict(size=crop_size)
 model = dict(
     backbone=dict(drop_path_rate={drop_path_rate}{backbone_init}),  # short runs: see the det note
     data_preprocessor=data_preprocessor,
-    decode_head=dict(num_classes={num_seg_classes}),
-    auxiliary_head=dict(num_classes={num_seg_classes}),
-    test_cfg=dict(_delete_=True, mode='whole'))
+    test_cfg=dict(_delete_=True, mode='whole'),
+{heads})
 '''
 
 _SCHEDULE = '''
@@ -211,6 +206,73 @@ def _write(config: str, out_file: str, body: str) -> str:
     return out_file
 
 
+def _model_overrides(config: str, codebase: str, fields: dict) -> dict:
+    """``heads`` (the model's keys that set the class count, as config text) and
+    ``train_dataset`` for ``config``'s model and data, whichever detector or
+    segmenter it is: the heads' class counts (every stage of a cascade, a
+    Mask2Former's queries' class weights, which hold one entry more), two-stage
+    detectors' RoI sampling and proposals, fixed-size batch padding (LSJ
+    recipes) at the demo's size, and a training set wrapped (``RepeatDataset``)
+    replaced by the plain one."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(config)
+    model = cfg.model.to_dict()
+    n = fields['num_classes'] if codebase == 'mmdet' else fields['num_seg_classes']
+    heads = {}
+
+    def classes(head: dict, key: str = 'num_classes') -> dict:
+        """The override of ``head``'s class count."""
+        override = {key: n}
+        weight = head.get('loss_cls', {}).get('class_weight')
+        if weight:  # one weight per class, and the last one for "no object"
+            override['loss_cls'] = dict(class_weight=[1.0] * n + weight[-1:])
+        return override
+
+    roi = model.get('roi_head')
+    if roi:
+        # a cascade's stages are lists: each stage is written out whole
+        heads['roi_head'] = {k: [dict(h, **classes(h)) for h in roi[k]]
+                             if isinstance(roi[k], list) else classes(roi[k])
+                             for k in ('bbox_head', 'mask_head') if k in roi}
+        rcnn = model['train_cfg']['rcnn']
+        # small images hold few objects: sample fewer RoIs (stock: 256 / 512)
+        heads['train_cfg'] = dict(rpn=dict(sampler=dict(num=64)), rcnn=[
+            dict(r, sampler=dict(r['sampler'], num=64)) for r in rcnn]
+            if isinstance(rcnn, list) else dict(sampler=dict(num=64)))
+        heads['test_cfg'] = dict(rpn=dict(nms_pre=fields['num_proposals'],
+                                          max_per_img=fields['num_proposals']))
+    if 'bbox_head' in model:  # DETR-like
+        heads['bbox_head'] = classes(model['bbox_head'])
+        if 'num_queries' in model:  # DINO takes its queries from the encoder's
+            # tokens: 340 on a 128 px image, fewer than the stock 900
+            heads['num_queries'] = min(model['num_queries'], 100)
+            heads['test_cfg'] = dict(max_per_img=min(
+                model.get('test_cfg', {}).get('max_per_img', 100), 100))
+    if 'panoptic_head' in model:  # mmdet's MaskFormer / Mask2Former: things only
+        heads['panoptic_head'] = dict(classes(model['panoptic_head'], 'num_things_classes'),
+                                      num_stuff_classes=0)
+        heads['panoptic_fusion_head'] = dict(num_things_classes=n, num_stuff_classes=0)
+    for key in ('decode_head', 'auxiliary_head'):
+        if isinstance(model.get(key), dict):
+            heads[key] = classes(model[key])
+    augments = (model.get('data_preprocessor') or {}).get('batch_augments') or []
+    if any('size' in a for a in augments):
+        heads['data_preprocessor'] = dict(batch_augments=[
+            dict(a, size=(fields['size'], fields['size'])) if 'size' in a else a
+            for a in augments])
+    if codebase == 'mmseg':
+        heads.pop('data_preprocessor', None)  # the seg template sets its own
+    dataset = cfg.train_dataloader.dataset
+    inner = dataset
+    while 'dataset' in inner:
+        inner = inner.dataset
+    train_dataset = '' if inner is dataset else (
+        f"_delete_=True, type={inner.type!r}, filter_cfg={inner.get('filter_cfg')!r},\n"
+        '                 ')
+    return dict(heads=''.join(f'    {k}={v!r},\n' for k, v in heads.items()),
+                train_dataset=train_dataset)
+
+
 def write_demo_config(config: str, data_dir: str, out_file: str, iters: int = 100,
                       size: int = 160, batch_size: int = 2, lr: float = 4e-4,
                       drop_path_rate: float = 0.1, seed: int = 0,
@@ -241,5 +303,6 @@ def write_demo_config(config: str, data_dir: str, out_file: str, iters: int = 10
         '' if backbone_checkpoint is None else ', init_cfg=None'
         if backbone_checkpoint == 'scratch' else
         f',\n                  init_cfg=dict(checkpoint={osp.abspath(backbone_checkpoint)!r})')
+    fields.update(_model_overrides(config, codebase, fields))
     body = (_DET if codebase == 'mmdet' else _SEG).format(**fields)
     return _write(config, out_file, body + _SCHEDULE.format(**fields))
