@@ -166,7 +166,8 @@ def test_gpu_hours_tool_times_the_recipes_training_step(tmp_path):
     assert [r['config'] for r in rows] == [osp.relpath(c, ROOT) for c in GPU_HOURS_CONFIGS]
     for row in rows:
         epochs = 100 if 'resnet' in row['config'] else 300  # the recipe's schedule
-        assert row['batch'] == 2 and row['epochs'] == epochs
+        assert row['batch'] == 2 and row['schedule'] == f'{epochs} epochs'
+        assert row['images'] == epochs * 1_281_167 and row['shape'] == [224, 224]
         assert row['images_per_second'] > 0
         assert row['device_hours'] == pytest.approx(
             epochs * 1_281_167 / row['images_per_second'] / 3600)

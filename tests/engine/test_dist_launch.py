@@ -135,3 +135,38 @@ def test_dist_train_and_test_maskrcnn_two_processes(demo_data, tmp_path):
                  '2', '--work-dir', str(tmp_path / 'test')],
                 str(tmp_path / 'test.log'), _free_port(), tmp_path)
     assert 'Iter(test) [2/2]' in text
+
+
+SRUN_STUB = '#!/usr/bin/env bash\nprintf "%s\\n" "$@" > "$SRUN_LOG"\n' \
+    'echo "PYTHONPATH=$PYTHONPATH" >> "$SRUN_LOG"\n'
+
+
+@pytest.mark.skipif(sys.platform == 'win32', reason='bash scripts')
+@pytest.mark.parametrize('script, tool, path', [('slurm_train.sh', 'train', 'WORK_DIR'),
+                                                ('slurm_test.sh', 'test', 'CHECKPOINT')])
+def test_slurm_scripts_start_one_task_per_gpu_with_the_slurm_launcher(
+        script, tool, path, tmp_path):
+    """No cluster here: a stand-in ``srun`` records what the script asks Slurm for
+    (one task per GPU, OpenMMLab's defaults, SRUN_ARGS passed on) and the command
+    each task runs: our launcher of the stock tool, with mmengine's slurm launcher
+    and the extra arguments last."""
+    srun = tmp_path / 'srun'
+    srun.write_text(SRUN_STUB)
+    srun.chmod(0o755)
+    log = tmp_path / 'srun.log'
+    env = dict(os.environ, PATH=f'{tmp_path}{os.pathsep}{os.environ["PATH"]}',
+               SRUN_LOG=str(log), GPUS='16', SRUN_ARGS='--quotatype=auto')
+    config = 'configs/steps_convnext_maskrcnn.py'
+    done = subprocess.run(['bash', osp.join(ROOT, 'tools', script), 'gpu', 'steps-job',
+                           config, path, '--cfg-options', 'randomness.seed=1'],
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    *argv, pythonpath = log.read_text().splitlines()
+    target = ['--work-dir=WORK_DIR'] if tool == 'train' else ['CHECKPOINT']
+    assert argv == ['-p', 'gpu', '--job-name=steps-job', '--gres=gpu:8', '--ntasks=16',
+                    '--ntasks-per-node=8', '--cpus-per-task=5', '--kill-on-bad-exit=1',
+                    '--quotatype=auto', 'python', '-u', '-m', 'steps_mm.engine.dist_launch',
+                    tool, config, *target, '--launcher=slurm', '--cfg-options',
+                    'randomness.seed=1']
+    # the tasks import this checkout's steps_mm
+    assert osp.samefile(pythonpath.split('=', 1)[1].split(os.pathsep)[0], ROOT)

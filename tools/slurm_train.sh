@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Training on a Slurm cluster with the stock mmdet/mmseg tools/train.py (picked from
+# the config's default_scope), in the form of OpenMMLab's slurm_train.sh: one task
+# per GPU, started by srun, each running mmengine's `slurm` launcher.
+#   [GPUS=8] [GPUS_PER_NODE=8] [CPUS_PER_TASK=5] [SRUN_ARGS=...] \
+#       bash tools/slurm_train.sh PARTITION JOB_NAME CONFIG WORK_DIR [train.py args]
+# e.g. GPUS=16 bash tools/slurm_train.sh gpu cascade-steps configs/X.py work_dirs/X
+set -x
+
+PARTITION=$1
+JOB_NAME=$2
+CONFIG=$3
+WORK_DIR=$4
+GPUS=${GPUS:-8}
+GPUS_PER_NODE=${GPUS_PER_NODE:-8}
+CPUS_PER_TASK=${CPUS_PER_TASK:-5}
+SRUN_ARGS=${SRUN_ARGS:-""}
+
+PYTHONPATH="$(dirname "$0")/..":$PYTHONPATH \
+srun -p ${PARTITION} \
+    --job-name=${JOB_NAME} \
+    --gres=gpu:${GPUS_PER_NODE} \
+    --ntasks=${GPUS} \
+    --ntasks-per-node=${GPUS_PER_NODE} \
+    --cpus-per-task=${CPUS_PER_TASK} \
+    --kill-on-bad-exit=1 \
+    ${SRUN_ARGS} \
+    python -u -m steps_mm.engine.dist_launch train \
+    "$CONFIG" --work-dir="$WORK_DIR" --launcher=slurm "${@:5}"
