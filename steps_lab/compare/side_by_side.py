@@ -39,6 +39,9 @@ class Comparison:
     job_dirs: Dict[str, Dict[int, List[str]]] = field(default_factory=dict)  # model -> seed -> dirs
     tables: List = field(default_factory=list)
     seconds: float = 0.0
+    #: the job dirs ``run_compare`` found finished and reused (relative to the work
+    #: dir); ``seconds`` leaves their training out
+    reused: List[str] = field(default_factory=list)
 
     @property
     def models(self):
@@ -96,9 +99,13 @@ def run_compare(name: str, data_dir: str, work_dir: str, recipe: ChainRecipe,
     plans = plan_compare(name, data_dir, work_dir, recipe, seeds, stages, head)
     items = [i for sides in plans.values() for side in sides for i in side]
     work = [i for i in items if i.action != 'reuse']
-    echo(f'[demo] {len(work)} stages to run ({sum(i.action == "test" for i in work)} of '
-         f'them tests of a finished training), {len(items) - len(work)} to reuse; '
-         f'estimated wall time: {estimate(name, plans, recipe, parallel)}')
+    result.reused = [osp.relpath(i.job_dir, work_dir) for i in items if i.action == 'reuse']
+    if work:
+        echo(f'[demo] {len(work)} stages to run ({sum(i.action == "test" for i in work)} '
+             f'of them tests of a finished training), {len(result.reused)} to reuse; '
+             f'estimated wall time: {estimate(name, plans, recipe, parallel)}')
+    else:
+        echo(f'[demo] all {len(items)} stages finished in {work_dir}: reusing them')
     progress = Progress(name, plans, recipe, result.models, parallel, echo)
     failures: List[BaseException] = []
     if parallel:  # both sides' mim imports would race to create mim's cache folder
@@ -224,9 +231,11 @@ def summary(result: Comparison, command: str = '') -> Dict:
     found = [i.to_dict() for table in result.tables for group in table.intervals
              for i in group]
     head = {} if result.head is None else dict(head=result.head)
+    # wall_seconds leaves out the stages reused from earlier runs: say which
+    reused = dict(reused=result.reused) if result.reused else {}
     return dict(comparison=result.name, **head, steps=result.models[0].name,
                 twin=result.models[1].name, command=command, seeds=result.seeds,
-                wall_seconds=round(result.seconds), recipe=asdict(result.recipe),
+                wall_seconds=round(result.seconds), **reused, recipe=asdict(result.recipe),
                 per_seed=seeds, mean_std=means,
                 intervals=sorted(found, key=lambda i: COLUMNS.index(i['column'])))
 

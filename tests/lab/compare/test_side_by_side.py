@@ -290,3 +290,39 @@ def test_a_summary_of_a_head_is_named_after_it_and_read_from_its_job_dirs(tmp_pa
     with pytest.raises(FileNotFoundError, match=r'seed0/steps/det_dino_540it: run '
                                                 r'--compare --model swin-t --head dino'):
         read_compare('swin-t', str(tmp_path), recipe, [0], head='dino')
+
+
+def test_a_compare_says_what_it_reuses_and_its_summary_names_it(tmp_path, monkeypatch):
+    """Before training: the plan and the estimate; all reused: says so; the
+    summary lists the reused job dirs (its wall time leaves their training out)
+    and says nothing of reuse where nothing was reused (the default's JSON as
+    it was)."""
+    from steps_lab.compare import side_by_side
+    from steps_lab.demo.chain import ChainStage
+    work = str(tmp_path)
+
+    def plans(actions):
+        return lambda name, data, work_dir, recipe, seeds, stages, head: {
+            0: [[ChainStage(s, s, None, osp.join(work_dir, 'seed0', side, s), a)
+                 for s, a in zip(('pretrain', 'det'), actions)]
+                for side in ('steps', 'baseline')]}
+
+    monkeypatch.setattr(side_by_side, 'run_chain', lambda *args, **kwargs: {})
+    lines = []
+    monkeypatch.setattr(side_by_side, 'plan_compare', plans(['reuse', 'train']))
+    result = side_by_side.run_compare('convnext-t', 'data', work, ChainRecipe(),
+                                      stages=('det', ), echo=lines.append)
+    assert lines[0] == ('[demo] 2 stages to run (0 of them tests of a finished training), '
+                        '2 to reuse; estimated wall time: about 14 min')
+    data = side_by_side.summary(result)
+    assert data['reused'] == ['seed0/steps/pretrain', 'seed0/baseline/pretrain']
+    assert 'head' not in data
+    monkeypatch.setattr(side_by_side, 'plan_compare', plans(['reuse', 'reuse']))
+    lines.clear()
+    side_by_side.run_compare('convnext-t', 'data', work, ChainRecipe(), stages=('det', ),
+                             echo=lines.append)
+    assert lines == [f'[demo] all 4 stages finished in {work}: reusing them']
+    monkeypatch.setattr(side_by_side, 'plan_compare', plans(['train', 'train']))
+    result = side_by_side.run_compare('convnext-t', 'data', work, ChainRecipe(),
+                                      stages=('det', ), echo=lambda line: None)
+    assert 'reused' not in side_by_side.summary(result)
