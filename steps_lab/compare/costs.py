@@ -160,7 +160,8 @@ class Progress:
             left = estimate(self.pair, self.left, self.recipe, self.parallel)
             elapsed = self.clock() - self.start
             self.echo(f'[demo] stage {self.started} of {self.total}: '
-                      f'{self.models[side].name} seed {seed} {item.key} '
+                      f'{self.models[side].name} seed {seed} {item.key}'
+                      + (f' ({item.head})' if item.head else '') + ' '
                       f'({"test only" if item.action == "test" else "train and test"}); '
                       f'{_duration(elapsed)} elapsed, {_left(left)}')
 

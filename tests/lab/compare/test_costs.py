@@ -98,3 +98,15 @@ def test_costs_are_read_from_a_stages_logs(tmp_path):
     os.remove(tmp_path / 'stage.json')
     with pytest.raises(ValueError, match='no training and test times'):
         measure(str(tmp_path))
+
+
+def test_progress_names_the_head_and_what_it_cannot_estimate(monkeypatch):
+    monkeypatch.setattr(costs, 'COSTS', TABLE)
+    lines = []
+    plans = {0: [stages('reuse', 'test', head='dino')] * 2}
+    progress = Progress('p', plans, RECIPE, PAIRS['swin-t'], echo=lines.append,
+                        clock=lambda: 0.0)
+    progress.for_side(0, 0)(plans[0][0][0], 'start')  # reused: not a stage to count
+    progress.for_side(0, 1)(plans[0][1][1], 'start')
+    assert lines == ['[demo] stage 1 of 2: Swin-T seed 0 det (dino) (test only); 0 s '
+                     'elapsed, time left unknown (p dino)']
