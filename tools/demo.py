@@ -27,7 +27,8 @@ figures go to OUT/<model>.json and .png, both models' losses to OUT/<model>_loss
 The two models train side by side, one thread each (--serial: one after the other).
 --head runs the twins' pretraining and then that head alone (Cascade Mask R-CNN or
 DINO as the detector, Mask2Former as the segmentor; each pair has some of them), its
-figures to OUT/<model>_<head>.json, .png and _losses.png.
+figures to OUT/<model>_<head>.json, .png and _losses.png, its tables to
+WORK_DIR/results/<model>_<head>/.
 
 A stage already trained and tested in its job dir on the same generated config
 is reused, not trained again (a different finished config there is refused), so
@@ -115,7 +116,9 @@ def compare(args, recipe: ChainRecipe, work_dir: str, data_dir: str, start: floa
     plot = plot_curves(panels, osp.join(out_dir, f'{stem}_losses.png'))
     print('[demo] bootstrapping the deltas over seeds and validation images', flush=True)
     side_by_side.build(result)
-    paths = results.write(result.tables, osp.join(work_dir, 'results'), recipe.flops_shapes())
+    # a head's tables beside the default heads' (which stay where they were)
+    tables = osp.join(work_dir, 'results', *([stem] if args.head else []))
+    paths = results.write(result.tables, tables, recipe.flops_shapes())
     command = 'python tools/demo.py ' + ' '.join(sys.argv[1:])
     data = side_by_side.summary(result, command)
     if args.reuse:  # the training run's own command and wall time, where written
