@@ -25,16 +25,9 @@ delta (bootstrap over seeds and, within a seed, over the validation images) and 
 verdict: ahead, behind or within noise (steps_lab.results.intervals). The per-seed
 figures go to OUT/<model>.json and .png, both models' losses to OUT/<model>_losses.png.
 The two models train side by side, one thread each (--serial: one after the other).
---head runs the twins' pretraining and then that head alone (Cascade Mask R-CNN or
-DINO as the detector, Mask2Former as the segmentor; each pair has some of them), its
-figures to OUT/<model>_<head>.json, .png and _losses.png, its tables to
-WORK_DIR/results/<model>_<head>/.
-
-A stage already trained and tested in its job dir on the same generated config
-is reused, not trained again (a different finished config there is refused), so
-one --work-dir's pretraining serves every schedule and head, and a stopped run
-goes on where it stopped; before training, the estimated wall time (from measured
-per-stage costs, steps_lab/compare/costs.py), then at every stage how far it is.
+--head: the pretraining, then that head alone (OUT/<model>_<head>.*). A stage already
+trained and tested in its job dir on the same config is reused; before training, the
+estimated wall time. More: docs/demo.md.
 """
 import argparse
 import os
@@ -44,13 +37,10 @@ import time
 
 from steps_lab.demo import build_classification_dataset, build_demo_datasets
 from steps_lab import ROOT
-from steps_lab.demo.chain import (HEADS, PAIRS, STAGES, STEPS, ChainRecipe, pairs_with,
-                                  plot_curves, run_chain)
+from steps_lab.demo.chain import (HEADS, PAIRS, STAGES, STEPS, TITLES, ChainRecipe,
+                                  pairs_with, plot_curves, run_chain)
 from steps_lab.results import ResultsError, read_run
 
-TITLES = {'pretrain': 'pretraining (mmpretrain)', 'det': 'Mask R-CNN (mmdet)',
-          'seg': 'UperNet (mmseg)', 'cascade': 'Cascade Mask R-CNN (mmdet)',
-          'dino': 'DINO (mmdet)', 'mask2former': 'Mask2Former (mmseg)'}
 STAGE_OF = {codebase: stage for stage, (codebase, _) in STAGES.items()}
 
 
@@ -174,13 +164,12 @@ def main():
     for option in ('model', 'head', 'seeds', 'serial', 'reuse', 'out'):
         if getattr(args, option) != parser.get_default(option) and not args.compare:
             parser.error(f'--{option} needs --compare')
-    if args.head:
-        if args.only:
-            parser.error(f'--head {args.head} runs its {HEADS[args.head]} stage alone: '
-                         f'leave out --only')
-        if args.model not in pairs_with(args.head):
-            parser.error(f'--model {args.model} has no {args.head} head; the pairs with '
-                         f'one: {", ".join(pairs_with(args.head))}')
+    if args.head and args.only:
+        parser.error(f'--head {args.head} runs its {HEADS[args.head]} stage alone: '
+                     f'leave out --only')
+    if args.head and args.model not in pairs_with(args.head):
+        parser.error(f'--model {args.model} has no {args.head} head; the pairs with one: '
+                     f'{", ".join(pairs_with(args.head))}')
     work_dir = osp.abspath(args.work_dir or osp.join(
         ROOT, 'work_dirs', 'demo_compare' if args.compare else 'demo'))
     os.makedirs(work_dir, exist_ok=True)

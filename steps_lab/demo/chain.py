@@ -38,6 +38,10 @@ def say(line: str):
 #: (``det``) and UperNet (``seg``)
 HEADS = {'cascade': 'det', 'dino': 'det', 'mask2former': 'seg'}
 DEFAULT_HEADS = {'det': 'mask-rcnn', 'seg': 'upernet'}
+#: each stage's and head's name in plots
+TITLES = {'pretrain': 'pretraining (mmpretrain)', 'det': 'Mask R-CNN (mmdet)',
+          'seg': 'UperNet (mmseg)', 'cascade': 'Cascade Mask R-CNN (mmdet)',
+          'dino': 'DINO (mmdet)', 'mask2former': 'Mask2Former (mmseg)'}
 
 
 @dataclass(frozen=True)
