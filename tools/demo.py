@@ -3,13 +3,15 @@
 Steps-ConvNeXt-T on the built-in ImageNet-format set, fine-tune its Mask R-CNN and
 UperNet from that checkpoint on the built-in detection/segmentation set, test each,
 and print the metrics. --compare runs a Steps model and its twin (Steps-ConvNeXt-T
-and ConvNeXt-T by default; --model swin-t, resnet-50) through the same chain and
-prints the paper's comparison tables with a 95% interval and a verdict per metric.
+and ConvNeXt-T by default; --model swin-t, resnet-50, deit-s) through the same
+chain and prints the paper's comparison tables with a 95% interval and a verdict
+per metric.
 
     python tools/demo.py [--work-dir work_dirs/demo] [--only det|seg]
         [--pretrain-epochs 12] [--compare-scratch]
-    python tools/demo.py --compare [--model convnext-t|swin-t|resnet-50] [--seeds 0 1 2]
-        [--serial] [--out DIR] [--work-dir work_dirs/demo_compare]
+    python tools/demo.py --compare [--model convnext-t|swin-t|resnet-50|deit-s]
+        [--head cascade|dino|mask2former] [--seeds 0 1 2] [--serial] [--out DIR]
+        [--work-dir work_dirs/demo_compare]
 
 Every stage is `mim train` / `mim test` of mmpretrain, mmdet or mmseg on a config
 that inherits the shipped one (steps_lab.demo.chain). Full logs go to
@@ -23,6 +25,9 @@ delta (bootstrap over seeds and, within a seed, over the validation images) and 
 verdict: ahead, behind or within noise (steps_lab.results.intervals). The per-seed
 figures go to OUT/<model>.json and .png, both models' losses to OUT/<model>_losses.png.
 The two models train side by side, one thread each (--serial: one after the other).
+--head: the pretraining, then that head alone (OUT/<model>_<head>.*). A stage already
+trained and tested in its job dir on the same config is reused; before training, the
+estimated wall time. More: docs/demo.md.
 """
 import argparse
 import os
@@ -32,12 +37,10 @@ import time
 
 from steps_lab.demo import build_classification_dataset, build_demo_datasets
 from steps_lab import ROOT
-from steps_lab.demo.chain import (PAIRS, STAGES, STEPS, ChainRecipe, plot_curves,
-                                  run_chain)
+from steps_lab.demo.chain import (HEADS, PAIRS, STAGES, STEPS, TITLES, ChainRecipe,
+                                  pairs_with, plot_curves, run_chain)
 from steps_lab.results import ResultsError, read_run
 
-TITLES = {'pretrain': 'pretraining (mmpretrain)', 'det': 'Mask R-CNN (mmdet)',
-          'seg': 'UperNet (mmseg)'}
 STAGE_OF = {codebase: stage for stage, (codebase, _) in STAGES.items()}
 
 
@@ -81,29 +84,37 @@ def main_job(args, recipe: ChainRecipe, work_dir: str, data_dir: str, start: flo
 def compare(args, recipe: ChainRecipe, work_dir: str, data_dir: str, start: float):
     from steps_lab import results
     from steps_lab.compare import side_by_side
-    stages = (args.only, ) if args.only else ('det', 'seg')
+    stages = side_by_side.compare_stages((args.only, ) if args.only else ('det', 'seg'),
+                                         args.head)
     if args.reuse:
-        result = side_by_side.read_compare(args.model, work_dir, recipe, args.seeds, stages)
+        result = side_by_side.read_compare(args.model, work_dir, recipe, args.seeds, stages,
+                                           args.head)
     else:
         result = side_by_side.run_compare(args.model, data_dir, work_dir, recipe,
-                                          args.seeds, stages, parallel=not args.serial)
-    panels = {TITLES[s]: {} for s in ('pretrain', ) + stages}
+                                          args.seeds, stages, parallel=not args.serial,
+                                          head=args.head)
+    title = {s: TITLES[args.head if args.head and HEADS[args.head] == s else s]
+             for s in ('pretrain', ) + stages}
+    panels = {title[s]: {} for s in ('pretrain', ) + stages}
     for model in result.models:
         for seed, job_dirs in result.job_dirs[model.name].items():
             label = model.name + (f', seed {seed}' if len(args.seeds) > 1 else '')
             for run in map(read_run, job_dirs):
-                panels[TITLES[STAGE_OF[run.scope]]][label] = run.curve()
+                panels[title[STAGE_OF[run.scope]]][label] = run.curve()
     out_dir = args.out or osp.join(work_dir, 'results')
-    plot = plot_curves(panels, osp.join(out_dir, f'{args.model}_losses.png'))
+    stem = side_by_side.summary_stem(args.model, args.head)
+    plot = plot_curves(panels, osp.join(out_dir, f'{stem}_losses.png'))
     print('[demo] bootstrapping the deltas over seeds and validation images', flush=True)
     side_by_side.build(result)
-    paths = results.write(result.tables, osp.join(work_dir, 'results'), recipe.flops_shapes())
+    # a head's tables beside the default heads' (which stay where they were)
+    tables = osp.join(work_dir, 'results', *([stem] if args.head else []))
+    paths = results.write(result.tables, tables, recipe.flops_shapes())
     command = 'python tools/demo.py ' + ' '.join(sys.argv[1:])
     data = side_by_side.summary(result, command)
     if args.reuse:  # the training run's own command and wall time, where written
-        data.update(side_by_side.recorded_run(out_dir, args.model, args.seeds),
+        data.update(side_by_side.recorded_run(out_dir, stem, args.seeds),
                     summarized_by=command)
-    written = side_by_side.write_summary(data, out_dir, args.model)
+    written = side_by_side.write_summary(data, out_dir, stem)
     models = ' against '.join(m.name for m in result.models)
     print(f'\n[demo] {models}, seeds {args.seeds} (total {time.time() - start:.0f}s; '
           f'losses plotted to {plot}; tables in {osp.dirname(paths["md"])}; per-seed '
@@ -119,17 +130,23 @@ def main():
     parser.add_argument('--only', choices=('det', 'seg'), help='pretrain, then one stage')
     parser.add_argument('--pretrain-epochs', type=int, default=ChainRecipe.pretrain_epochs)
     parser.add_argument('--det-iters', type=int, default=ChainRecipe.det_iters,
-                        help='Mask R-CNN fine-tuning iterations (a longer schedule: 540)')
+                        help='detector fine-tuning iterations (Mask R-CNN, or the --head '
+                             'detector; a longer schedule: 540)')
     parser.add_argument('--finetune-lr', type=float, default=ChainRecipe.finetune_lr,
                         help='the det/seg fine-tuning learning rate (AdamW, batch 2)')
     parser.add_argument('--seg-iters', type=int, default=ChainRecipe.seg_iters,
-                        help='UperNet fine-tuning iterations (a longer schedule: 180)')
+                        help='segmentor fine-tuning iterations (UperNet, or the --head '
+                             'segmentor; a longer schedule: 180)')
     parser.add_argument('--compare-scratch', action='store_true',
                         help='also fine-tune from scratch, the same iterations')
     parser.add_argument('--compare', action='store_true',
                         help='a Steps model against its twin (--model), same chain')
     parser.add_argument('--model', choices=sorted(PAIRS), default='convnext-t',
                         help='with --compare: which pair (default convnext-t)')
+    parser.add_argument('--head', choices=sorted(HEADS),
+                        help='with --compare: pretraining, then this head alone: '
+                        + '; '.join(f'{h} ({HEADS[h]}: {", ".join(pairs_with(h))})'
+                                    for h in sorted(HEADS)))
     parser.add_argument('--seeds', type=int, nargs='+', default=[0],
                         help='with --compare: train each model once per seed')
     parser.add_argument('--serial', action='store_true',
@@ -137,21 +154,30 @@ def main():
                              'each (default: both at once, one thread each)')
     parser.add_argument('--reuse', action='store_true',
                         help='with --compare: summarise the finished runs of an earlier '
-                             '--compare in --work-dir (same --model, --seeds, --only and '
-                             'schedule) again, training nothing')
+                             '--compare in --work-dir (same --model, --head, --seeds, '
+                             '--only and schedule) again, training nothing')
     parser.add_argument('--out', help='with --compare: where the per-seed JSON and the '
                                       'plots go (default WORK_DIR/results)')
     args = parser.parse_args()
     if args.compare and args.compare_scratch:
         parser.error('--compare and --compare-scratch are separate runs')
-    for option in ('model', 'seeds', 'serial', 'reuse', 'out'):
+    for option in ('model', 'head', 'seeds', 'serial', 'reuse', 'out'):
         if getattr(args, option) != parser.get_default(option) and not args.compare:
             parser.error(f'--{option} needs --compare')
+    if args.head and args.only:
+        parser.error(f'--head {args.head} runs its {HEADS[args.head]} stage alone: '
+                     f'leave out --only')
+    if args.head and args.model not in pairs_with(args.head):
+        parser.error(f'--model {args.model} has no {args.head} head; the pairs with one: '
+                     f'{", ".join(pairs_with(args.head))}')
     work_dir = osp.abspath(args.work_dir or osp.join(
         ROOT, 'work_dirs', 'demo_compare' if args.compare else 'demo'))
     os.makedirs(work_dir, exist_ok=True)
     start = time.time()
-    for option in ('pretrain_epochs', 'det_iters', 'seg_iters'):
+    if args.pretrain_epochs < 2:
+        parser.error('--pretrain-epochs must be at least 2 (one warm-up epoch, then the '
+                     'cosine schedule)')
+    for option in ('det_iters', 'seg_iters'):
         if getattr(args, option) < 1:
             parser.error(f"--{option.replace('_', '-')} must be at least 1")
     if args.finetune_lr <= 0:

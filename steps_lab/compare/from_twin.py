@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence
 
 from ..report import mean_std, new_figure, save_figure, write_json
-from ..demo.chain import (PAIRS, STAGES, ChainRecipe, say, stage_config,
+from ..demo.chain import (PAIRS, STAGES, ChainRecipe, finished_job_dir, say, stage_config,
                           test_checkpoint, train_and_test)
 from .side_by_side import COLUMNS, chain_dir
 
@@ -99,8 +99,8 @@ def classifier_checkpoint(pretrain_cfg: str, out_file: str,
 def twin_pretraining(compare_dir: str, name: str, seed: int, recipe: ChainRecipe) -> str:
     """The twin's pretraining checkpoint in a finished comparison."""
     twin = PAIRS[name][1]
-    path = osp.join(chain_dir(compare_dir, name, twin, seed), 'pretrain', 'train',
-                    f'epoch_{recipe.pretrain_epochs}.pth')
+    path = osp.join(finished_job_dir(chain_dir(compare_dir, name, twin, seed), 'pretrain',
+                                     recipe), 'train', f'epoch_{recipe.pretrain_epochs}.pth')
     if not osp.exists(path):
         raise FileNotFoundError(
             f'no {twin.name} pretraining (seed {seed}) at {path}: run python '
@@ -166,7 +166,8 @@ def reference_dirs(compare_dir: str, name: str, seeds: Sequence[int], stages,
     for seed in seeds:
         for reference, model in zip(REFERENCES, PAIRS[name]):
             for stage in ('pretrain', ) + tuple(stages):
-                job_dir = osp.join(chain_dir(compare_dir, name, model, seed), stage)
+                job_dir = finished_job_dir(chain_dir(compare_dir, name, model, seed), stage,
+                                           recipe)
                 last = (f'epoch_{recipe.pretrain_epochs}.pth' if stage == 'pretrain'
                         else f'iter_{recipe.iters(stage)}.pth')
                 if not (osp.isdir(osp.join(job_dir, 'test'))

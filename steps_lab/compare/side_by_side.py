@@ -2,7 +2,11 @@
 per seed, and what the deltas can tell.
 
 ``run_compare`` trains both twins of ``chain.PAIRS[name]`` with the same recipe
-and seeds (side by side, one CPU thread each, when ``parallel``), then reads the
+and seeds (side by side, one CPU thread each, when ``parallel``), through the
+default heads (Mask R-CNN, UperNet) or one other ``head`` (``chain.HEADS``); it
+reuses the stages already finished in the work dir on the same configs
+(``chain.stage_action``), says beforehand how long the rest will take
+(``costs.estimate``) and how far it is at every stage; then it reads the
 finished runs back with ``steps_lab.results``: the paper's tables (mean ± std over
 seeds), the interval of each Steps-minus-twin delta and its verdict
 (``steps_lab.results.intervals``). ``write_summary`` keeps the per-seed figures
@@ -14,10 +18,11 @@ import os.path as osp
 import threading
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Dict, List, Sequence
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from ..report import mean_std, new_figure, save_figure, write_json
-from ..demo.chain import PAIRS, ChainRecipe, run_chain, say
+from ..demo.chain import (HEADS, PAIRS, ChainRecipe, finished_job_dir, pairs_with,
+                          plan_chain, run_chain, say)
 
 #: the metrics compared, in the tables' columns
 COLUMNS = ('top-1', 'AP^box', 'AP^mask', 'mIoU')
@@ -30,34 +35,89 @@ class Comparison:
     name: str
     seeds: List[int]
     recipe: ChainRecipe
+    head: Optional[str] = None  # the default heads when None
     job_dirs: Dict[str, Dict[int, List[str]]] = field(default_factory=dict)  # model -> seed -> dirs
     tables: List = field(default_factory=list)
     seconds: float = 0.0
+    #: the job dirs ``run_compare`` found finished and reused (relative to the work
+    #: dir); ``seconds`` leaves their training out
+    reused: List[str] = field(default_factory=list)
 
     @property
     def models(self):
         return PAIRS[self.name]
 
 
-def run_compare(name: str, data_dir: str, work_dir: str, recipe: ChainRecipe,
-                seeds: Sequence[int] = (0, ), stages=('det', 'seg'), parallel: bool = True,
-                echo: Callable[[str], None] = say) -> Comparison:
-    """Both twins of ``PAIRS[name]`` through ``run_chain`` for every seed; with
-    ``parallel`` the two run at the same time, one torch thread each."""
+def check_head(name: str, head: Optional[str]):
+    """``ValueError`` for a pair not in ``PAIRS`` or a head its twins lack (naming
+    the pairs that have it)."""
     if name not in PAIRS:
         raise ValueError(f'no comparison {name!r}; choose one of {sorted(PAIRS)}')
+    if head is None:
+        return
+    if head not in HEADS:
+        raise ValueError(f'no head {head!r}; choose one of {sorted(HEADS)}')
+    if name not in pairs_with(head):
+        raise ValueError(f'--model {name} has no {head} head; the pairs with one: '
+                         f'{", ".join(pairs_with(head))}')
+
+
+def compare_stages(stages: Sequence[str], head: Optional[str]) -> Tuple[str, ...]:
+    """The fine-tuning stages a comparison runs: ``head``'s stage alone, when
+    given, else ``stages``."""
+    return (HEADS[head], ) if head else tuple(stages)
+
+
+def summary_stem(name: str, head: Optional[str] = None) -> str:
+    """The stem of the summary JSON/PNG and the losses plot: ``convnext-t``,
+    ``convnext-t_cascade``."""
+    return name if head is None else f'{name}_{head}'
+
+
+def plan_compare(name: str, data_dir: str, work_dir: str, recipe: ChainRecipe,
+                 seeds: Sequence[int] = (0, ), stages=('det', 'seg'),
+                 head: Optional[str] = None) -> Dict[int, List[List]]:
+    """seed -> [the Steps model's planned stages, its twin's] (``plan_chain``);
+    raises ``StageConflict`` before anything trains."""
+    return {seed: [plan_chain(model, data_dir, chain_dir(work_dir, name, model, seed),
+                              recipe, seed, compare_stages(stages, head), head=head)
+                   for model in PAIRS[name]] for seed in seeds}
+
+
+def run_compare(name: str, data_dir: str, work_dir: str, recipe: ChainRecipe,
+                seeds: Sequence[int] = (0, ), stages=('det', 'seg'), parallel: bool = True,
+                echo: Callable[[str], None] = say, head: Optional[str] = None) -> Comparison:
+    """Both twins of ``PAIRS[name]`` through ``run_chain`` for every seed; with
+    ``parallel`` the two run at the same time, one torch thread each. With
+    ``head``, its stage alone follows the pretraining. Before training: the plan
+    (what is reused) and the estimated wall time; at every stage: how far."""
+    from .costs import Progress, estimate
+    check_head(name, head)
+    stages = compare_stages(stages, head)
     start = time.time()
-    result = Comparison(name, list(seeds), recipe)
+    result = Comparison(name, list(seeds), recipe, head)
+    plans = plan_compare(name, data_dir, work_dir, recipe, seeds, stages, head)
+    items = [i for sides in plans.values() for side in sides for i in side]
+    work = [i for i in items if i.action != 'reuse']
+    result.reused = [osp.relpath(i.job_dir, work_dir) for i in items if i.action == 'reuse']
+    if work:
+        echo(f'[demo] {len(work)} stages to run ({sum(i.action == "test" for i in work)} '
+             f'of them tests of a finished training), {len(result.reused)} to reuse; '
+             f'estimated wall time: {estimate(name, plans, recipe, parallel)}')
+    else:
+        echo(f'[demo] all {len(items)} stages finished in {work_dir}: reusing them')
+    progress = Progress(name, plans, recipe, result.models, parallel, echo)
     failures: List[BaseException] = []
     if parallel:  # both sides' mim imports would race to create mim's cache folder
         prepare_parallel_mim()
 
-    def chain(model, seed):
+    def chain(side, model, seed):
         try:
             runs = run_chain(model, data_dir, chain_dir(work_dir, name, model, seed),
                              recipe, seed=seed, stages=stages,
                              echo=lambda line: echo(f'[{model.name}] {line}'),
-                             threads=1 if parallel else None)
+                             threads=1 if parallel else None, head=head,
+                             progress=progress.for_side(seed, side), plan=plans[seed][side])
             result.job_dirs.setdefault(model.name, {})[seed] = [
                 r.job_dir for r in runs.values()]
         except BaseException as error:  # reported once both sides have stopped
@@ -65,14 +125,15 @@ def run_compare(name: str, data_dir: str, work_dir: str, recipe: ChainRecipe,
 
     for seed in seeds:
         if parallel:
-            threads = [threading.Thread(target=chain, args=(m, seed)) for m in result.models]
+            threads = [threading.Thread(target=chain, args=(side, m, seed))
+                       for side, m in enumerate(result.models)]
             for t in threads:
                 t.start()
             for t in threads:
                 t.join()
         else:
-            for model in result.models:
-                chain(model, seed)
+            for side, model in enumerate(result.models):
+                chain(side, model, seed)
         if failures:
             raise failures[0]
     result.seconds = time.time() - start
@@ -100,21 +161,25 @@ def chain_dir(work_dir: str, name: str, model, seed: int) -> str:
 
 
 def read_compare(name: str, work_dir: str, recipe: ChainRecipe,
-                 seeds: Sequence[int] = (0, ), stages=('det', 'seg')) -> Comparison:
-    """The finished runs of an earlier ``run_compare`` in ``work_dir``, to
-    summarise them again without training (``build``, ``summary``)."""
-    if name not in PAIRS:
-        raise ValueError(f'no comparison {name!r}; choose one of {sorted(PAIRS)}')
-    result = Comparison(name, list(seeds), recipe)
+                 seeds: Sequence[int] = (0, ), stages=('det', 'seg'),
+                 head: Optional[str] = None) -> Comparison:
+    """The finished runs of an earlier ``run_compare`` in ``work_dir`` (the
+    same recipe and ``head``: its job dirs, ``finished_job_dir``), to summarise
+    them again without training (``build``, ``summary``)."""
+    check_head(name, head)
+    result = Comparison(name, list(seeds), recipe, head)
     for model in result.models:
         for seed in seeds:
-            dirs = [osp.join(chain_dir(work_dir, name, model, seed), stage)
-                    for stage in ('pretrain', ) + tuple(stages)]
+            dirs = [finished_job_dir(chain_dir(work_dir, name, model, seed), stage, recipe,
+                                     head if head and HEADS[head] == stage else None)
+                    for stage in ('pretrain', ) + compare_stages(stages, head)]
             for job_dir in dirs:
                 if not osp.isdir(job_dir):
                     raise FileNotFoundError(
                         f'no run of {model.name} (seed {seed}) in {job_dir}: run '
-                        f'--compare --model {name} with these --seeds and --work-dir first')
+                        f'--compare --model {name}'
+                        + (f' --head {head}' if head else '')
+                        + ' with these --seeds, schedule and --work-dir first')
             result.job_dirs.setdefault(model.name, {})[seed] = dirs
     return result
 
@@ -165,9 +230,12 @@ def summary(result: Comparison, command: str = '') -> Dict:
                                                                 seeds=len(values))
     found = [i.to_dict() for table in result.tables for group in table.intervals
              for i in group]
-    return dict(comparison=result.name, steps=result.models[0].name,
+    head = {} if result.head is None else dict(head=result.head)
+    # wall_seconds leaves out the stages reused from earlier runs: say which
+    reused = dict(reused=result.reused) if result.reused else {}
+    return dict(comparison=result.name, **head, steps=result.models[0].name,
                 twin=result.models[1].name, command=command, seeds=result.seeds,
-                wall_seconds=round(result.seconds), recipe=asdict(result.recipe),
+                wall_seconds=round(result.seconds), **reused, recipe=asdict(result.recipe),
                 per_seed=seeds, mean_std=means,
                 intervals=sorted(found, key=lambda i: COLUMNS.index(i['column'])))
 

@@ -8,11 +8,12 @@ object is a circle, square or triangle filled with a texture cut from another
 photograph and tinted with its class colour, so a model can learn it in a few
 hundred iterations on a CPU while the task stays a real detection/segmentation task.
 """
+import glob
 import json
 import os
 import os.path as osp
 import shutil
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -93,6 +94,22 @@ def _mask_to_rle(mask: np.ndarray) -> dict:
     return rle
 
 
+def _drop_stamps(root: str):
+    """Remove the stamps of earlier builds in ``root`` before another build
+    replaces their files: a stamp left behind would make a later call with its
+    sizes skip the build and use the other build's images."""
+    for stamp in glob.glob(osp.join(root, '.built-*')):
+        os.remove(stamp)
+
+
+def data_stamp(root: str) -> Optional[str]:
+    """The stamp of the build in ``root`` (``data_dir`` for the detection and
+    segmentation sets, ``data_dir/imagenet`` for the classification set): its
+    modification time is when those files were last written. None if unbuilt."""
+    stamps = sorted(glob.glob(osp.join(root, '.built-*')), key=osp.getmtime)
+    return stamps[-1] if stamps else None
+
+
 def build_demo_datasets(root: str, num_train: int = 32, num_val: int = 8,
                         size: int = 160, seed: int = 0) -> Dict[str, str]:
     """Write ``root/coco`` (COCO instances, RLE masks) and ``root/ade``
@@ -106,6 +123,7 @@ def build_demo_datasets(root: str, num_train: int = 32, num_val: int = 8,
     stamp = osp.join(root, f'.built-v2-{num_train}-{num_val}-{size}-{seed}')
     if osp.exists(stamp):
         return dict(coco=coco_dir, ade=ade_dir)
+    _drop_stamps(root)  # the build below replaces the one they describe
     photos = load_photos()
     for index, (split, count) in enumerate((('train', num_train), ('val', num_val))):
         rng = np.random.default_rng([seed, index])
@@ -157,6 +175,7 @@ def build_classification_dataset(root: str, num_train: int = 64, num_val: int = 
     stamp = osp.join(out, f'.built-v2-{num_train}-{num_val}-{size}-{seed}')
     if osp.exists(stamp):
         return out
+    _drop_stamps(out)
     rng = np.random.default_rng(seed)
     photos = load_photos()
     for split, per_class in (('train', num_train), ('val', num_val)):
