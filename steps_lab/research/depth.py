@@ -202,12 +202,16 @@ def mean_curve(runs: List[Dict], key: str) -> Tuple[List[float], List[float],
 
 def tail_spread(epochs: Sequence[float], values: Sequence[float],
                 tail: float = FLAT_TAIL) -> Tuple[float, Optional[float]]:
-    """(first epoch of the tail, max - min of ``values`` over the entries of
-    the last ``tail`` of the epochs, that epoch included; None when the tail
-    holds a single entry, too short a curve to call flat)."""
+    """(first epoch of the tail, max - min of ``values`` over the last ``tail``
+    of the epochs: the entries after its first epoch and the last entry at or
+    before it, the curve's value where the tail begins; None when no entry is
+    that early, too short a curve to call flat)."""
     start = (1 - tail) * epochs[-1]
-    window = [v for e, v in zip(epochs, values) if e >= start - 1e-9]
-    return start, max(window) - min(window) if len(window) > 1 else None
+    before = [i for i, e in enumerate(epochs) if e <= start + 1e-9]
+    if not before:
+        return start, None
+    window = values[before[-1]:]
+    return start, max(window) - min(window)
 
 
 def settled_epoch(epochs: Sequence[float], values: Sequence[float],
@@ -240,7 +244,8 @@ def plateaus(cells: List[Dict], runs: List[Dict], cfg: 'DepthConfig') -> List[Di
                                 [h['train_acc'] for h in r['history']])[1]
                     for r in mine]
         settled = settled_epoch(epochs, train)
-        first_tail = min(i for i, e in enumerate(epochs) if e >= start - 1e-9)
+        first_tail = max([i for i, e in enumerate(epochs) if e <= start + 1e-9],
+                         default=0)
         total, warmup = steps_of(cfg.recipe, cfg.num_train)
         tail_lr = lr_at(min(total - 1, round(start / epochs[-1] * total)), total,
                         warmup, cfg.recipe)
