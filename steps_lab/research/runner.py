@@ -110,8 +110,7 @@ class ProgressBoard:
         self.fraction[index] = 1. if finished else min(max(fraction, 0.), 1.)
         if finished:
             self.finished.add(index)
-        else:
-            self.reported.add(index)
+        self.reported.add(index)  # not the jobs kept from an earlier run
         if self.quiet:
             return
         done = sum(j.cost * f for j, f in zip(self.jobs, self.fraction)) / self.total
@@ -119,7 +118,7 @@ class ProgressBoard:
         ran = done - self.kept
         eta = _duration(elapsed * (1 - done) / ran) if ran > 0 else '?'
         if self.expected is None and ran > 0 and \
-                len(self.reported | self.finished) >= self.concurrency:
+                len(self.reported) >= self.concurrency:
             self.expected = elapsed * (1 - self.kept) / ran
             print(f'[{self.title}] expected run time: about '
                   f'{_duration(self.expected)} in all, {eta} left (from the first '

@@ -6,6 +6,7 @@ import json
 import os.path as osp
 import subprocess
 import sys
+import time
 
 import pytest
 import torch
@@ -225,6 +226,21 @@ def test_tool_options_set_the_config_and_its_recipe():
                         (cli.layout_list, 'steps;sequential')):
         with pytest.raises(argparse.ArgumentTypeError, match='expected'):
             parse(text)
+
+
+def test_progress_says_the_expected_time_once_every_worker_reported(capsys):
+    jobs = [runner.Job('m:f', cost=1., name=f'job {i}') for i in range(4)]
+    board = runner.ProgressBoard('study', jobs, concurrency=2)
+    board.keep(0)  # a result kept from an earlier run is no report
+    time.sleep(.2)  # an elapsed time that dwarfs the test's own steps
+    board.update(1, .5, 'epoch 1/2')
+    assert 'expected run time' not in capsys.readouterr().err
+    board.update(2, .5, 'epoch 1/2')
+    assert capsys.readouterr().err.count('expected run time') == 1
+    # half of the two running jobs took the elapsed time e: 3 jobs take 3 e
+    assert board.expected == pytest.approx((time.time() - board.start) * 3, rel=.2)
+    board.update(1, 1., 'done', finished=True)
+    assert 'expected run time' not in capsys.readouterr().err  # said once
 
 
 @pytest.mark.slow
