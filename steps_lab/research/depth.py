@@ -141,7 +141,7 @@ def t_interval(values: Sequence[float], level: float = .95
     mean = sum(values) / n
     sd = (sum((v - mean) ** 2 for v in values) / (n - 1)) ** .5
     half = student_t.ppf(.5 + level / 2, n - 1) * sd / n ** .5
-    return mean - half, mean + half
+    return float(mean - half), float(mean + half)
 
 
 def depth_gaps(cells: List[Dict], runs: List[Dict]) -> List[Dict]:
