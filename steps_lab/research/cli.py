@@ -40,6 +40,16 @@ def int_list(text: str) -> Tuple[int, ...]:
             f'expected comma-separated integers, e.g. 0,1,2; got {text!r}') from None
 
 
+def layout_list(text: str) -> Tuple[str, ...]:
+    """``'sequential,steps'`` -> ``('sequential', 'steps')`` (an argparse type)."""
+    layouts = tuple(text.split(','))
+    if not layouts or any(layout not in LAYOUTS for layout in layouts):
+        raise argparse.ArgumentTypeError(
+            f'expected comma-separated layouts of {", ".join(LAYOUTS)}, e.g. '
+            f'sequential,steps; got {text!r}')
+    return layouts
+
+
 def layout_blocks(text: str) -> Tuple[str, int]:
     """``'steps:96'`` -> ``('steps', 96)`` (an argparse type)."""
     layout, _, blocks = text.partition(':')

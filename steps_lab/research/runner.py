@@ -82,10 +82,16 @@ def _duration(seconds: float) -> str:
 
 class ProgressBoard:
     """Job-weighted progress: ``[title 12.3% | 3/30 jobs done] name: message
-    (elapsed 5m02s, eta 40m11s)`` on stderr."""
+    (elapsed 5m02s, eta 40m11s)`` on stderr; once ``concurrency`` jobs have
+    each reported (say, their first epoch), one line with the expected run
+    time of the whole study."""
 
-    def __init__(self, title: str, jobs: List[Job], quiet: bool = False):
+    def __init__(self, title: str, jobs: List[Job], quiet: bool = False,
+                 concurrency: int = 1):
         self.title, self.jobs, self.quiet = title, jobs, quiet
+        self.concurrency = concurrency
+        self.reported = set()  # jobs that reported progress in this run
+        self.expected = None  # the expected run time in seconds, once said
         self.fraction = [0.] * len(jobs)
         self.total = sum(j.cost for j in jobs) or 1.
         self.finished = set()
@@ -104,12 +110,21 @@ class ProgressBoard:
         self.fraction[index] = 1. if finished else min(max(fraction, 0.), 1.)
         if finished:
             self.finished.add(index)
+        self.reported.add(index)  # not the jobs kept from an earlier run
         if self.quiet:
             return
         done = sum(j.cost * f for j, f in zip(self.jobs, self.fraction)) / self.total
         elapsed = time.time() - self.start
         ran = done - self.kept
         eta = _duration(elapsed * (1 - done) / ran) if ran > 0 else '?'
+        if self.expected is None and ran > 0 and \
+                len(self.reported) >= self.concurrency:
+            self.expected = elapsed * (1 - self.kept) / ran
+            print(f'[{self.title}] expected run time: about '
+                  f'{_duration(self.expected)} in all, {eta} left (from the first '
+                  f'{_duration(elapsed)} of {len(self.jobs)} jobs, {self.concurrency} '
+                  f'at a time, weighted by cost; the eta below follows the run)',
+                  file=sys.stderr, flush=True)
         print(f'[{self.title} {100 * done:5.1f}% | {len(self.finished)}/{len(self.jobs)} '
               f'jobs done] {self.jobs[index].name}: {message} '
               f'(elapsed {_duration(elapsed)}, eta {eta})', file=sys.stderr, flush=True)
@@ -136,6 +151,7 @@ def run_jobs(jobs: List[Job], workers: int = 1, title: str = 'jobs',
         else:
             todo.append(i)
     todo.sort(key=lambda i: -jobs[i].cost)  # stable: equal costs keep job order
+    board.concurrency = max(1, min(workers, len(todo)))
     if len(todo) < len(jobs) and not quiet:
         print(f'[{title}] {len(jobs) - len(todo)} of {len(jobs)} jobs kept from an '
               f'earlier run in {cache_dir}', file=sys.stderr, flush=True)

@@ -179,31 +179,62 @@ def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, recipe: StudyRecip
 
 def fit(spec: Dict, recipe: StudyRecipe, seed: int, num_train: int, num_val: int,
         report: Callable[[float, str], None],
-        watch: Optional[Callable[[nn.Module, int, int], None]] = None
-        ) -> Tuple[nn.Module, Dict]:
+        watch: Optional[Callable[[nn.Module, int, int], None]] = None,
+        curve_train: int = 0) -> Tuple[nn.Module, Dict]:
     """The model of ``spec`` (``models.build``), built after seeding with
     ``seed`` and trained with ``recipe`` on the MNIST subset's ``num_train``
     digits; ``report`` hears of every epoch, and ``watch(model, step, total)``
     sees the model before the first step (step 0) and after every step.
     Returns the trained model and its loss and accuracy on the training and
-    the ``num_val`` validation digits (``evaluate``), its steps and seconds."""
+    the ``num_val`` validation digits (``evaluate``), its steps and seconds.
+
+    ``curve_train``: also record the learning curve, ``history``, one entry at
+    the end of every epoch (and at the end of a fractional last one): the
+    epoch, its step, the learning rate of its last step, the mean training
+    loss of its steps (smoothed targets, train mode), and ``evaluate``'s loss
+    and accuracy (eval mode) on the first ``curve_train`` training digits (a
+    fixed, class-balanced subset: the split interleaves the classes; all of
+    them if ``curve_train >= num_train``) and on the validation digits. The
+    evaluations use no random numbers and restore train mode, so what is
+    trained is the same with or without a curve; they add their time to
+    ``seconds``."""
     from .data import mnist_subset
     from .models import build
     (x_train, y_train), (x_val, y_val) = mnist_subset(num_train, num_val)
     seed_everything(seed)  # the same initial weights for every run of a seed
     model = build(spec)
     log_epoch = report_epochs(report, recipe.epochs)
+    total, warmup = steps_of(recipe, len(y_train))
     if watch is not None:
-        watch(model, 0, steps_of(recipe, len(y_train))[0])
+        watch(model, 0, total)
+    per_epoch = -(-len(y_train) // recipe.batch_size)
+    history, losses = [], []
+    x_curve, y_curve = x_train[:curve_train], y_train[:curve_train]
+
+    def record(step):
+        curve_loss, curve_acc = evaluate(model, x_curve, y_curve)
+        val_loss, val_acc = evaluate(model, x_val, y_val)
+        history.append(dict(epoch=step / per_epoch, step=step,
+                            lr=lr_at(step - 1, total, warmup, recipe),
+                            loss=sum(losses) / len(losses),
+                            train_loss=curve_loss, train_acc=curve_acc,
+                            val_loss=val_loss, val_acc=val_acc))
+        losses.clear()
 
     def on_step(step, total, loss):
         log_epoch(step, total, loss)
         if watch is not None:
             watch(model, step, total)
+        if curve_train:
+            losses.append(loss)
+            if step % per_epoch == 0 or step == total:
+                record(step)
     start = time.time()
     trained = train(model, x_train, y_train, recipe, seed=seed, on_step=on_step)
     train_loss, train_acc = evaluate(model, x_train, y_train)
     val_loss, val_acc = evaluate(model, x_val, y_val)
-    return model, dict(train_loss=train_loss, train_acc=train_acc, val_loss=val_loss,
-                       val_acc=val_acc, steps=trained['steps'],
-                       seconds=time.time() - start)
+    out = dict(train_loss=train_loss, train_acc=train_acc, val_loss=val_loss,
+               val_acc=val_acc, steps=trained['steps'], seconds=time.time() - start)
+    if curve_train:
+        out.update(curve_train=len(y_curve), history=history)
+    return model, out

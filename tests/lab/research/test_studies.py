@@ -6,6 +6,7 @@ import json
 import os.path as osp
 import subprocess
 import sys
+import time
 
 import pytest
 import torch
@@ -137,6 +138,46 @@ def test_training_fits_a_small_set_and_refuses_divergence():
                     train.StudyRecipe(epochs=1, lr=1e9, clip_grad=0, warmup_epochs=0))
 
 
+def test_fit_records_a_learning_curve_without_changing_the_training():
+    spec = dict(kind='deit_like', width=32, blocks=4, layout='steps',
+                drop_path_rate=.1)
+    recipe = train.StudyRecipe(epochs=2, warmup_epochs=.5, batch_size=100)
+    quiet = lambda fraction, message: None  # noqa: E731
+    _, plain = train.fit(spec, recipe, 0, 300, 100, quiet)
+    _, curved = train.fit(spec, recipe, 0, 300, 100, quiet, curve_train=50)
+    assert 'history' not in plain and curved['curve_train'] == 50
+    for key in ('train_loss', 'train_acc', 'val_loss', 'val_acc', 'steps'):
+        assert curved[key] == plain[key]  # evaluating did not change the training
+    history = curved['history']
+    assert [h['epoch'] for h in history] == [1, 2]  # one entry per epoch
+    assert [h['step'] for h in history] == [3, 6]
+    for h in history:
+        assert 0 <= h['train_acc'] <= 1 and 0 <= h['val_acc'] <= 1
+        assert h['loss'] > 0 and 0 < h['lr'] <= recipe.lr
+    assert history[-1]['val_acc'] == plain['val_acc']  # the same test digits
+    # a fractional last epoch still gets its entry
+    _, short = train.fit(spec, recipe.with_(epochs=1.5), 0, 300, 100, quiet,
+                         curve_train=50)
+    assert [h['epoch'] for h in short['history']] == [1, 4 / 3]  # 4 steps of 3
+
+
+def test_curve_flatness_settling_and_t_interval_by_hand():
+    epochs = list(range(1, 11))
+    rising = [.5, .6, .7, .8, .9, .95, .97, .980, .982, .984]
+    start, spread = depth.tail_spread(epochs, rising)
+    assert start == 8 and spread == pytest.approx(.004)  # epochs 8, 9, 10
+    assert depth.tail_spread(epochs, rising[:7] + [.95, .97, .99])[1] == \
+        pytest.approx(.04)
+    # the tail of 3 epochs begins at 2.4: measured from epoch 2's value
+    assert depth.tail_spread([1, 2, 3], [.5, .6, .8]) == pytest.approx((2.4, .2))
+    assert depth.tail_spread([1.], [.5])[1] is None  # nothing before the tail
+    assert depth.settled_epoch(epochs, rising) == 8  # within 0.5 points of .984
+    lo, hi = depth.t_interval([.10, .12, .14])
+    half = 4.302653 * .02 / 3 ** .5  # t(0.975, 2 dof) x sample std / sqrt(n)
+    assert (lo, hi) == pytest.approx((.12 - half, .12 + half), rel=1e-5)
+    assert depth.t_interval([.1]) is None
+
+
 def seeded_job(seed: int, scale: float, report):
     report(.5, 'half way')
     return scale * torch.randn(3, generator=torch.Generator().manual_seed(seed))
@@ -178,10 +219,28 @@ def test_tool_options_set_the_config_and_its_recipe():
         cli.configure(depth.QUICK, kernels=(1,))
     assert cli.int_list('0,12') == (0, 12)
     assert cli.layout_blocks('steps:96') == ('steps', 96)
+    assert cli.layout_list('sequential') == ('sequential',)
+    assert cli.layout_list('sequential,steps') == ('sequential', 'steps')
     for parse, text in ((cli.int_list, '0;1'), (cli.layout_blocks, 'steps96'),
-                        (cli.layout_blocks, 'deep:4')):
+                        (cli.layout_blocks, 'deep:4'), (cli.layout_list, 'deep'),
+                        (cli.layout_list, 'steps;sequential')):
         with pytest.raises(argparse.ArgumentTypeError, match='expected'):
             parse(text)
+
+
+def test_progress_says_the_expected_time_once_every_worker_reported(capsys):
+    jobs = [runner.Job('m:f', cost=1., name=f'job {i}') for i in range(4)]
+    board = runner.ProgressBoard('study', jobs, concurrency=2)
+    board.keep(0)  # a result kept from an earlier run is no report
+    time.sleep(.2)  # an elapsed time that dwarfs the test's own steps
+    board.update(1, .5, 'epoch 1/2')
+    assert 'expected run time' not in capsys.readouterr().err
+    board.update(2, .5, 'epoch 1/2')
+    assert capsys.readouterr().err.count('expected run time') == 1
+    # half of the two running jobs took the elapsed time e: 3 jobs take 3 e
+    assert board.expected == pytest.approx((time.time() - board.start) * 3, rel=.2)
+    board.update(1, 1., 'done', finished=True)
+    assert 'expected run time' not in capsys.readouterr().err  # said once
 
 
 @pytest.mark.slow
@@ -326,5 +385,60 @@ def test_depth_study_quick(tmp_path):
     assert len(fig1['gaps']) == 2
     per_seed = json.loads((tmp_path / 'depth_study_seed0.json').read_text())
     assert len(per_seed) == 4 and {r['seed'] for r in per_seed} == {0}
-    for name in ('shallow_losses.png', 'depth_accuracy.png'):
+    for run in fig1['runs']:  # one epoch: one entry of its learning curve
+        assert len(run['history']) == 1 and run['curve_train'] == 200
+        assert 0 <= run['history'][0]['train_acc'] <= 1
+    assert [p['flat'] for p in fig1['plateaus']] == [None] * 4  # too short
+    for name in ('shallow_losses.png', 'depth_accuracy.png', 'depth_curves.png'):
         assert (tmp_path / name).stat().st_size > 10_000
+
+
+@pytest.mark.slow
+def test_depth_study_one_depth_with_learning_curves(tmp_path):
+    """The deepest-pair mode: one depth, a chosen budget, its own folder (the
+    full study's files beside it untouched), a learning curve per run, the
+    flatness verdict, the t interval of the gap and the curves' plot."""
+    full = tmp_path / 'depth_study.json'
+    full.write_text('{"kept": true}')
+    out = tmp_path / 'deep'
+    proc = subprocess.run(
+        [sys.executable, osp.join(ROOT, 'tools', 'depth_study.py'), '--quick',
+         '--only', 'fig1', '--blocks', '4', '--epochs', '3', '--seeds', '0,1',
+         '--out', str(out), '--cache', str(tmp_path / 'cache')],
+        capture_output=True, text=True, check=True, timeout=300)
+    assert 'expected run time' in proc.stderr
+    assert 'Table 2 form' not in proc.stdout and 'BELOW' not in proc.stdout
+    assert '| sequential | 4 | 22 |' in proc.stdout and 'flat' in proc.stdout
+    assert full.read_text() == '{"kept": true}'
+    assert sorted(p.name for p in out.iterdir()) == [
+        'depth_accuracy.png', 'depth_curves.png', 'depth_study.json',
+        'depth_study_seed0.json', 'depth_study_seed1.json']
+    fig1 = json.loads((out / 'depth_study.json').read_text())['fig1']
+    assert list(json.loads((out / 'depth_study.json').read_text())) == ['fig1']
+    assert fig1['config']['blocks'] == [4] and fig1['config']['recipe']['epochs'] == 3
+    assert fig1['fit'] is None  # no shallow model to check the recipe on
+    runs = fig1['runs']
+    assert sorted((r['layout'], r['seed']) for r in runs) == [
+        ('sequential', 0), ('sequential', 1), ('steps', 0), ('steps', 1)]
+    for run in runs:
+        history = run['history']
+        assert [h['epoch'] for h in history] == [1, 2, 3]  # one entry per epoch
+        assert all(0 <= h['train_acc'] <= 1 and 0 <= h['val_acc'] <= 1
+                   for h in history)
+        assert history[-1]['val_acc'] == run['val_acc']
+    assert [(p['layout'], p['epochs']) for p in fig1['plateaus']] == \
+        [('sequential', 3), ('steps', 3)]
+    for p in fig1['plateaus']:
+        assert p['tail_spread'] >= 0 and isinstance(p['flat'], bool)
+        assert 0 < p['tail_lr'] < 1 and len(p['tail_spread_per_seed']) == 2
+    gap, = fig1['gaps']
+    lo, hi = gap['val_acc_ci']  # two seeds: a t interval around the mean gap
+    assert lo <= gap['val_acc'] <= hi and len(gap['val_acc_diffs']) == 2
+    assert (out / 'depth_curves.png').stat().st_size > 10_000
+    # again with the same cache: every job kept, the same numbers
+    again = subprocess.run(
+        [sys.executable, osp.join(ROOT, 'tools', 'depth_study.py'), '--quick',
+         '--only', 'fig1', '--blocks', '4', '--epochs', '3', '--seeds', '0,1',
+         '--cache', str(tmp_path / 'cache'), '--quiet'],
+        capture_output=True, text=True, check=True, timeout=120)
+    assert again.stdout == proc.stdout
