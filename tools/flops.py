@@ -14,7 +14,10 @@ classifiers at 224x224 (docs/models.md, the FLOP protocol). --backbone counts
 the paper's Table-1 model instead: the config's backbone with a 1000-class head
 at 224x224. An operator that does arithmetic but has no counter is an error.
 --write-metafile regenerates the model-zoo metafile (after adding or removing a
-config), whose table ``tools/model_table.py`` prints.
+config), whose table ``tools/model_table.py`` prints. DINO selects its 900
+queries among its encoder's tokens, so it needs an input of about 224x224 or
+more: smaller, a config is refused with the size it needs (--all lists it under
+the table and counts the rest).
 """
 import contextlib
 import os.path as osp
@@ -22,7 +25,7 @@ import sys
 import time
 
 from steps_mm.analysis import count_config, model_index, shipped_configs
-from steps_mm.analysis.flops import breakdown_table
+from steps_mm.analysis.flops import InputTooSmall, breakdown_table
 from steps_lab.report import Progress, markdown_table, tool_parser, write_json
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))  # where configs/ is
@@ -78,7 +81,10 @@ def run(args) -> str:
     shape = tuple(args.shape) if args.shape else None
     if args.config:
         start = time.time()
-        result = count_config(args.config, shape, args.backbone)
+        try:
+            result = count_config(args.config, shape, args.backbone)
+        except InputTooSmall as error:
+            raise SystemExit(f'{args.config}: {error}')
         table = breakdown_table(result)
         print(f'{result["flops"] / 1e9:.2f} GMACs, {result["params"] / 1e6:.2f}M '
               f'parameters ({time.time() - start:.0f}s)')
@@ -87,13 +93,21 @@ def run(args) -> str:
         configs, skipped = shipped_configs(ROOT)
         if skipped:
             print(f'skipped (codebase not installed): {skipped}')
-        progress, results = Progress(len(configs)), []
+        progress, results, too_small = Progress(len(configs)), [], []
         for config in configs:
-            results.append(count_config(config, shape, args.backbone))
+            try:
+                results.append(count_config(config, shape, args.backbone))
+            except InputTooSmall as error:
+                too_small.append(f'{osp.basename(config)}: {error}')
+                progress.step(f'{osp.basename(config)}: not counted at this input')
+                continue
             progress.step(f'{osp.basename(config)}: '
                           f"{results[-1]['flops'] / 1e9:.1f} GMACs")
         table = markdown_table(['config', 'backbone', 'layout', 'input', 'GMACs',
                                 'params (M)'], map(summary_row, results))
+        if too_small:
+            table += '\n\nnot counted (input too small for the head):\n' + \
+                '\n'.join(f'- {line}' for line in too_small)
     path = write_json(args.out, 'flops.json', results)
     if path:
         print(f'wrote {path}')

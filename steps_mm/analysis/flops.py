@@ -56,6 +56,11 @@ ZERO_MAC_OPS = frozenset('aten::' + op for op in '''
     '''.split())
 
 
+class InputTooSmall(ValueError):
+    """The input size leaves the model's head fewer candidates than it selects
+    (DINO picks its queries among the encoder's tokens)."""
+
+
 class UncountedOperators(RuntimeError):
     """Operators that do arithmetic but have no FLOP counter."""
 
@@ -342,10 +347,34 @@ def _steps_rows(backbone: nn.Module, prefix: str, by_module) -> List[Dict]:
     return rows
 
 
+def check_input_size(model: nn.Module, image_shape: Tuple[int, int]) -> None:
+    """Raise ``InputTooSmall`` where a two-stage DETR (DINO) would select more
+    queries than its encoder has tokens at ``image_shape`` (``torch.topk`` would
+    fail deep in the trace)."""
+    queries = getattr(model, 'num_queries', None)
+    if not queries or not getattr(model, 'as_two_stage', False):
+        return
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        feats = model.extract_feat(torch.zeros(1, 3, *image_shape))
+    model.train(was_training)
+    tokens = sum(f.shape[-2] * f.shape[-1] for f in feats)
+    if tokens < queries:
+        h, w = image_shape
+        scale = (queries / tokens) ** 0.5
+        need = [32 * -(-int(side * scale) // 32) for side in (h, w)]
+        raise InputTooSmall(
+            f'{type(model).__name__} selects its {queries} queries among the '
+            f"encoder's tokens, and at {h}x{w} its {len(feats)} feature levels hold "
+            f'{tokens}; pass a larger input (about --shape {need[0]} {need[1]} or more)')
+
+
 def count(model: nn.Module, image_shape: Tuple[int, int]) -> Dict:
     """Total MACs and parameters of ``model`` at ``image_shape``, broken down by
     top-level part (backbone / neck / heads) and by stage and step of the
     backbone."""
+    check_input_size(model, image_shape)
     module = traced_module(model, image_shape)
     analyzer = analyze(module, image_shape)
     by_module = analyzer.by_module()

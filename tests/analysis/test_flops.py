@@ -2,6 +2,7 @@
 of a tiny model, loud failure on uncounted arithmetic, the det/seg protocol on
 shipped configs, and the metafile kept in sync with configs/."""
 import os.path as osp
+import re
 import subprocess
 import sys
 
@@ -260,3 +261,15 @@ def test_transformer_heads_count_every_part(config, parts):
     assert sum(p['flops'] for p in result['parts'].values()) == result['flops']
     for name in parts | {'backbone'}:
         assert result['parts'][name]['flops'] > 0, name
+
+
+@pytest.mark.slow
+def test_dino_below_its_query_count_is_refused_with_the_size_it_needs():
+    """At 64x64 DINO's 4 levels hold 85 tokens for 900 queries: a clear error
+    naming a size, not torch.topk's 'selected index k out of range'; the size
+    it names is counted."""
+    config = shipped('dino-4scale_r50_8xb2-12e_coco.py')
+    with pytest.raises(flops.InputTooSmall, match=r'900 queries.*64x64.*85') as error:
+        flops.count_config(config, (64, 64))
+    h, w = map(int, re.search(r'--shape (\d+) (\d+)', str(error.value)).groups())
+    assert flops.count_config(config, (h, w))['flops'] > 0
