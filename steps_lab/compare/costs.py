@@ -105,13 +105,16 @@ Plans = Dict[int, Sequence[Sequence[ChainStage]]]
 
 
 def estimate(pair: str, plans: Plans, recipe: ChainRecipe, parallel: bool = True,
-             costs: Optional[Dict] = None) -> Estimate:
+             costs: Optional[Dict] = None,
+             running: Optional[Dict[Tuple[int, int, str], float]] = None) -> Estimate:
     """The wall time of ``plans`` by ``costs`` (default ``COSTS``): per seed,
     each twin's stages added up, the slower twin's sum when ``parallel`` (both
-    sums otherwise), the seeds added."""
+    sums otherwise), the seeds added. ``running`` maps ``(seed, side, stage key)``
+    of stages under way to their seconds so far, which their cost is reduced by."""
     costs = COSTS if costs is None else costs
+    running = running or {}
     total, unknown = 0.0, []
-    for sides in plans.values():
+    for seed, sides in plans.items():
         sums = []
         for side, items in enumerate(sides):
             seconds = 0.0
@@ -123,7 +126,8 @@ def estimate(pair: str, plans: Plans, recipe: ChainRecipe, parallel: bool = True
                     if ' '.join(key) not in unknown:
                         unknown.append(' '.join(key))
                     continue
-                seconds += costs[key][side].seconds(units(item, recipe), item.action)
+                cost = costs[key][side].seconds(units(item, recipe), item.action)
+                seconds += max(0.0, cost - running.get((seed, side, item.key), 0.0))
             sums.append(seconds)
         total += (max(sums) if parallel else sum(sums)) if sums else 0.0
     return Estimate(total, unknown)
@@ -143,6 +147,7 @@ class Progress:
         self.total = sum(item.action != 'reuse' for sides in plans.values()
                          for items in sides for item in items)
         self.started = 0
+        self.since = {}  # (seed, side, stage key) of the stages under way -> start
         self.lock = threading.Lock()
 
     def for_side(self, seed: int, side: int) -> Callable[[ChainStage, str], None]:
@@ -153,12 +158,16 @@ class Progress:
             if event == 'done':
                 self.left[seed][side] = [i for i in self.left[seed][side]
                                          if i.key != item.key]
+                self.since.pop((seed, side, item.key), None)
                 return
             if item.action == 'reuse':
                 return
             self.started += 1
-            left = estimate(self.pair, self.left, self.recipe, self.parallel)
-            elapsed = self.clock() - self.start
+            now = self.clock()
+            self.since[(seed, side, item.key)] = now
+            left = estimate(self.pair, self.left, self.recipe, self.parallel,
+                            running={k: now - t for k, t in self.since.items()})
+            elapsed = now - self.start
             self.echo(f'[demo] stage {self.started} of {self.total}: '
                       f'{self.models[side].name} seed {seed} {item.key}'
                       + (f' ({item.head})' if item.head else '') + ' '

@@ -37,6 +37,12 @@ def test_the_estimate_by_hand():
     # 40 + 100 * 6 + 200 = 840 and 40 + 100 * 5 + 200 = 740
     assert estimate('p', head, RECIPE, costs=TABLE).seconds == 840
     assert str(Estimate(840, [])) == 'about 14 min'
+    # a stage under way costs what is left of it: the twin's pretraining 30 s in
+    # (70 - 30 + 430 = 470 > 410), and past its estimate it costs nothing more
+    assert estimate('p', plans, RECIPE, costs=TABLE,
+                    running={(0, 1, 'pretrain'): 30}).seconds == 470 + 330
+    assert estimate('p', plans, RECIPE, costs=TABLE,
+                    running={(0, 1, 'pretrain'): 99, (0, 0, 'pretrain'): 99}).seconds == 430 + 330
 
 
 def test_an_unmeasured_stage_is_named_not_guessed():
@@ -71,7 +77,7 @@ def test_progress_per_stage_with_the_time_left(monkeypatch):
         '[demo] stage 2 of 4: ConvNeXt-T seed 0 pretrain (train and test); 0 s elapsed, '
         'about 8 min left',
         '[demo] stage 3 of 4: Steps-ConvNeXt-T seed 0 det (train and test); 80 s elapsed, '
-        'about 8 min left']  # the twin's pretraining not done yet: still 500
+        'about 7 min left']  # the twin's pretraining has run past its 70 s: its det's 430
 
 
 def test_the_table_has_both_twins_of_known_pairs_and_stages():
