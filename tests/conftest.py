@@ -1,6 +1,8 @@
 """Shared fixtures: the built-in dataset (built once per session), demo configs,
 and the demo's chain run once at test size through the stock tools."""
 import os.path as osp
+import subprocess
+import sys
 
 import pytest
 from mmengine.config import Config
@@ -9,6 +11,18 @@ from steps_lab.demo import (build_classification_dataset, build_demo_datasets,
                            write_demo_config)
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+
+def bare_venv(root) -> tuple:
+    """A venv without pip at ``root``: ``(its python, its site-packages)``, for
+    tests that put chosen packages on its path through a ``.pth`` file."""
+    subprocess.run([sys.executable, '-m', 'venv', '--without-pip', str(root)],
+                   check=True)
+    python = str(root / 'bin' / 'python')
+    purelib = subprocess.run([python, '-c', 'import sysconfig; print(sysconfig.'
+                              'get_paths()["purelib"])'], capture_output=True,
+                             text=True, check=True).stdout.strip()
+    return python, purelib
 
 
 @pytest.fixture(scope='session')

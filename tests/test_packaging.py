@@ -10,7 +10,7 @@ import zipfile
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, bare_venv
 from test_import_graph import NOT_MODULES
 
 BUILD = '''
@@ -61,13 +61,7 @@ def test_the_wheel_installed_away_from_the_checkout_builds_a_backbone(wheel, tmp
     """In a venv that sees this environment's packages (listed as plain paths, so
     the editable install's ``easy-install.pth``, which would put the checkout on
     ``sys.path``, is not read) and nothing of the checkout."""
-    root = tmp_path / 'venv'
-    subprocess.run([sys.executable, '-m', 'venv', '--without-pip', str(root)],
-                   check=True)
-    python = str(root / 'bin' / 'python')
-    purelib = subprocess.run([python, '-c', 'import sysconfig; print(sysconfig.'
-                              'get_paths()["purelib"])'], capture_output=True,
-                             text=True, check=True).stdout.strip()
+    python, purelib = bare_venv(tmp_path / 'venv')
     environment = [p for p in sys.path if p.endswith('-packages') and osp.isdir(p)]
     with open(osp.join(purelib, 'zz-environment.pth'), 'w') as f:
         f.writelines(p + '\n' for p in environment)

@@ -13,7 +13,7 @@ import sysconfig
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, bare_venv
 
 
 def relabel(site_packages: str, dist: str, version: str) -> None:
@@ -46,13 +46,7 @@ def venv(tmp_path):
     metadata written there shadows theirs. Python reads a directory's ``.pth``
     files in name order; the name sorts it after the installer's
     ``easy-install.pth``, whose entry (this tree) must come first."""
-    root = tmp_path / 'venv'
-    subprocess.run([sys.executable, '-m', 'venv', '--without-pip', str(root)],
-                   check=True)
-    python = str(root / 'bin' / 'python')
-    purelib = subprocess.run([python, '-c', 'import sysconfig; print(sysconfig.'
-                              'get_paths()["purelib"])'], capture_output=True,
-                             text=True, check=True).stdout.strip()
+    python, purelib = bare_venv(tmp_path / 'venv')
     with open(osp.join(purelib, 'zz-environment-under-test.pth'), 'w') as f:
         f.writelines(f'import site; site.addsitedir({d!r})\n' for d in site_dirs())
     env = {k: v for k, v in os.environ.items() if k != 'PYTHONPATH'}
