@@ -47,15 +47,17 @@ class StageCost:
 
 
 #: (pair, 'pretrain' or head) -> (the Steps model's cost, its twin's).
-#: Measured with ``python -m steps_lab.compare.costs`` on the finished stages of
-#: seed 0 in /work/runs/long/convnext-t/seed0 (``tools/demo.py --compare --model
-#: convnext-t --seeds 0 1 2 --det-iters 540 --seg-iters 180``, 6 Dec 2026, 21:23 to
-#: 22:26 UTC): 2 CPU cores, both twins side by side, while test suites and other
-#: training runs shared the machine (load average 5 to 11 on its 2 cores; the
-#: logged Mask R-CNN iteration took 1.7 s early on and 6.9 s at the end), so a
-#: quiet machine is faster. ``fixed`` holds what the first logged iteration's
-#: line leaves out (start-up, the first 10 iterations' extra, the checkpoint).
-#: Pairs and heads not listed have no measurement yet: the estimate names them.
+#: Measured with ``python -m steps_lab.compare.costs`` on finished stages of seed 0:
+#: ConvNeXt-T's pretraining, Mask R-CNN and UperNet in the long-schedule compare
+#: (``tools/demo.py --compare --model convnext-t --seeds 0 1 2 --det-iters 540
+#: --seg-iters 180``, 6 Dec 2026), the heads in ``--compare --head cascade|dino|
+#: mask2former --seeds 0`` runs (7 Dec 2026). All on 2 CPU cores, both twins side by
+#: side, while test suites and other training runs shared the machine (load
+#: average 4 to 11 on its 2 cores; the logged Mask R-CNN iteration took 1.7 s early
+#: on and 6.9 s at the end), so a quiet machine is faster. ``fixed`` holds what the
+#: first logged iteration's line leaves out (start-up, the first 10 iterations'
+#: extra, the checkpoint). Pairs and heads not listed have no measurement yet: the
+#: estimate names them.
 COSTS: Dict[Tuple[str, str], Tuple[StageCost, StageCost]] = {
     ('convnext-t', 'pretrain'): (StageCost(unit=10.2, fixed=9.1, test=17.6),
                                  StageCost(unit=11.1, fixed=13.3, test=17.8)),
@@ -63,6 +65,14 @@ COSTS: Dict[Tuple[str, str], Tuple[StageCost, StageCost]] = {
                                   StageCost(unit=3.15, fixed=18.9, test=234.5)),
     ('convnext-t', 'upernet'): (StageCost(unit=7.32, fixed=100.7, test=243.8),
                                 StageCost(unit=7.58, fixed=93.9, test=193.1)),
+    ('convnext-t', 'cascade'): (StageCost(unit=4.39, fixed=48.1, test=207.0),
+                                StageCost(unit=4.44, fixed=48.2, test=198.1)),
+    ('resnet-50', 'pretrain'): (StageCost(unit=5.18, fixed=11.9, test=12.7),
+                                StageCost(unit=4.73, fixed=12.6, test=12.5)),
+    ('resnet-50', 'dino'): (StageCost(unit=3.15, fixed=24.0, test=60.3),
+                            StageCost(unit=3.14, fixed=24.2, test=64.4)),
+    ('resnet-50', 'mask2former'): (StageCost(unit=3.18, fixed=30.6, test=56.0),
+                                   StageCost(unit=2.96, fixed=28.7, test=64.0)),
 }
 
 
