@@ -349,8 +349,9 @@ def _steps_rows(backbone: nn.Module, prefix: str, by_module) -> List[Dict]:
 
 def check_input_size(model: nn.Module, image_shape: Tuple[int, int]) -> None:
     """Raise ``InputTooSmall`` where a two-stage DETR (DINO) would select more
-    queries than its encoder has tokens at ``image_shape`` (``torch.topk`` would
-    fail deep in the trace)."""
+    queries than its encoder has tokens at ``image_shape`` (``torch.topk`` fails
+    deep in the trace). ``count`` calls it only after a failed trace, so that a
+    count that works runs no extra forward pass."""
     queries = getattr(model, 'num_queries', None)
     if not queries or not getattr(model, 'as_two_stage', False):
         return
@@ -374,9 +375,12 @@ def count(model: nn.Module, image_shape: Tuple[int, int]) -> Dict:
     """Total MACs and parameters of ``model`` at ``image_shape``, broken down by
     top-level part (backbone / neck / heads) and by stage and step of the
     backbone."""
-    check_input_size(model, image_shape)
     module = traced_module(model, image_shape)
-    analyzer = analyze(module, image_shape)
+    try:
+        analyzer = analyze(module, image_shape)
+    except RuntimeError:  # name the cause where it is the input's size
+        check_input_size(model, image_shape)
+        raise
     by_module = analyzer.by_module()
     parts = OrderedDict()
     for name, child in module.named_children():
