@@ -15,6 +15,7 @@ mmengine's ``pytorch`` launcher cannot run as is, so we adapt it in this process
   tensors when more than one process trains, so each process normalises its own batch
   (UperNet then needs >= 2 images per process: its pyramid pooling has 1x1 maps).
 """
+import gc
 import os
 import os.path as osp
 import runpy
@@ -84,12 +85,25 @@ def main(argv=None) -> None:
     sys.argv = [path] + args
     sys.path.insert(0, osp.dirname(osp.dirname(path)))  # as the stock scripts do
     runpy.run_path(path, run_name='__main__')
-    # the stock tools leave the process group to interpreter exit, where gloo's
-    # threads can be torn down mid-use ("terminate called without an active
-    # exception", SIGABRT after a finished run): close it once every rank is done
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        torch.distributed.barrier()
-        torch.distributed.destroy_process_group()
+    close_process_group()
+
+
+def close_process_group() -> None:
+    """Close the default process group once every rank is done, joining gloo's threads.
+
+    The stock tools leave the group to interpreter exit. Its gloo worker threads can
+    still hold a finished collective's tensor then; dropping it needs the GIL, which
+    a finalizing interpreter refuses, and the rank aborts after a finished run
+    ("terminate called without an active exception", SIGABRT). The runner keeps the
+    group alive through reference cycles (its DDP wrapper holds it), so
+    ``destroy_process_group`` alone does not free it: collect them first, and the
+    group's destructor joins its threads here.
+    """
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        return
+    gc.collect()
+    torch.distributed.barrier()
+    torch.distributed.destroy_process_group()
 
 
 if __name__ == '__main__':

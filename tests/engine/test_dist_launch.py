@@ -89,6 +89,44 @@ def test_two_processes_match_one_process_gradients(tmp_path):
                                    msg=name)
 
 
+def _os_threads() -> int:
+    return len(os.listdir('/proc/self/task'))
+
+
+def _close_worker(rank, world_size, port, out_file):
+    from steps_mm.engine.dist_launch import close_process_group
+    os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    before = _os_threads()
+    dist.init_process_group('gloo', rank=rank, world_size=world_size)
+    with_group = _os_threads()
+
+    class Runner:  # as mmengine's runner: its DDP model in a reference cycle
+        pass
+    runner = Runner()
+    runner.runner = runner
+    runner.model = torch.nn.parallel.DistributedDataParallel(torch.nn.Linear(4, 4))
+    runner.model(torch.randn(2, 4)).sum().backward()
+    objects = [None]
+    dist.broadcast_object_list(objects if rank else [{'bbox_mAP': 0.5}], src=0)
+    del runner
+    close_process_group()
+    if rank == 0:
+        torch.save(dict(before=before, with_group=with_group, after=_os_threads()),
+                   out_file)
+
+
+@pytest.mark.slow  # two spawned processes
+@pytest.mark.skipif(not osp.isdir('/proc/self/task'), reason='counts threads in /proc')
+def test_closing_the_group_joins_gloo_threads_held_by_a_runner_cycle(tmp_path):
+    # left to interpreter exit, those threads aborted finished runs (SIGABRT)
+    out_file = str(tmp_path / 'threads.pth')
+    mp.spawn(_close_worker, args=(2, _free_port(), out_file), nprocs=2, join=True)
+    threads = torch.load(out_file)
+    assert threads['with_group'] > threads['before'], threads  # gloo's own threads
+    assert threads['after'] == threads['before'], threads
+
+
 def test_dist_scripts_pick_the_stock_tool_of_the_config():
     from steps_mm.engine.dist_launch import stock_tool
     for config, package in (('steps_convnext_maskrcnn.py', 'mmdet'),
