@@ -50,11 +50,12 @@ class StageCost:
 #: Measured with ``python -m steps_lab.compare.costs`` on finished stages of seed 0:
 #: ConvNeXt-T's pretraining, Mask R-CNN and UperNet in the long-schedule compare
 #: (``tools/demo.py --compare --model convnext-t --seeds 0 1 2 --det-iters 540
-#: --seg-iters 180``, 6 Dec 2026), the heads in ``--compare --head cascade|dino|
-#: mask2former --seeds 0`` runs (7 Dec 2026). All on 2 CPU cores, both twins side by
-#: side, while test suites and other training runs shared the machine (load
-#: average 4 to 11 on its 2 cores; the logged Mask R-CNN iteration took 1.7 s early
-#: on and 6.9 s at the end), so a quiet machine is faster. ``fixed`` holds what the
+#: --seg-iters 180``, 6 Dec 2026), ResNet-50's in the same long compare (7 Dec 2026),
+#: the heads in ``--compare --head cascade|dino|mask2former --seeds 0`` runs (7 Dec
+#: 2026). All on 2 CPU cores, both twins side by side, while test suites and other
+#: training runs shared the machine (load average 4 to 11 on its 2 cores; the logged
+#: Mask R-CNN iteration took 1.7 s early on and 6.9 s at the end), so a quiet machine
+#: is faster. ``fixed`` holds what the
 #: first logged iteration's line leaves out (start-up, the first 10 iterations'
 #: extra, the checkpoint). Pairs and heads not listed have no measurement yet: the
 #: estimate names them.
@@ -69,6 +70,10 @@ COSTS: Dict[Tuple[str, str], Tuple[StageCost, StageCost]] = {
                                 StageCost(unit=4.44, fixed=48.2, test=198.1)),
     ('resnet-50', 'pretrain'): (StageCost(unit=5.18, fixed=11.9, test=12.7),
                                 StageCost(unit=4.73, fixed=12.6, test=12.5)),
+    ('resnet-50', 'mask-rcnn'): (StageCost(unit=2.62, fixed=1.5, test=79.9),
+                                 StageCost(unit=2.61, fixed=1.2, test=80.5)),
+    ('resnet-50', 'upernet'): (StageCost(unit=3.15, fixed=27.8, test=64.1),
+                               StageCost(unit=3.14, fixed=29.0, test=67.2)),
     ('resnet-50', 'dino'): (StageCost(unit=3.15, fixed=24.0, test=60.3),
                             StageCost(unit=3.14, fixed=24.2, test=64.4)),
     ('resnet-50', 'mask2former'): (StageCost(unit=3.18, fixed=30.6, test=56.0),
