@@ -55,10 +55,9 @@ class StageCost:
 #: 2026). All on 2 CPU cores, both twins side by side, while test suites and other
 #: training runs shared the machine (load average 4 to 11 on its 2 cores; the logged
 #: Mask R-CNN iteration took 1.7 s early on and 6.9 s at the end), so a quiet machine
-#: is faster. ``fixed`` holds what the
-#: first logged iteration's line leaves out (start-up, the first 10 iterations'
-#: extra, the checkpoint). Pairs and heads not listed have no measurement yet: the
-#: estimate names them.
+#: is faster. ``fixed`` holds what the first logged iteration's line leaves out
+#: (start-up, the first 10 iterations' extra, the checkpoint). Pairs and heads not
+#: listed have no measurement yet: the estimate names them.
 COSTS: Dict[Tuple[str, str], Tuple[StageCost, StageCost]] = {
     ('convnext-t', 'pretrain'): (StageCost(unit=10.2, fixed=9.1, test=17.6),
                                  StageCost(unit=11.1, fixed=13.3, test=17.8)),

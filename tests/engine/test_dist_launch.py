@@ -107,8 +107,8 @@ def _close_worker(rank, world_size, port, out_file):
     runner.runner = runner
     runner.model = torch.nn.parallel.DistributedDataParallel(torch.nn.Linear(4, 4))
     runner.model(torch.randn(2, 4)).sum().backward()
-    objects = [None]
-    dist.broadcast_object_list(objects if rank else [{'bbox_mAP': 0.5}], src=0)
+    # a last collective, as the evaluator's broadcast of the metrics
+    dist.broadcast_object_list([{'bbox_mAP': 0.5} if rank == 0 else None], src=0)
     del runner
     close_process_group()
     if rank == 0:
