@@ -53,7 +53,7 @@ class StageCost:
 #: --seg-iters 180``, 6 Dec 2026), ResNet-50's in the same long compare (7 Dec 2026),
 #: the heads in ``--compare --head cascade|dino|mask2former --seeds 0`` runs (7 Dec
 #: 2026). All on 2 CPU cores, both twins side by side, while test suites and other
-#: training runs shared the machine (load average 4 to 11 on its 2 cores; the logged
+#: training runs shared the machine (load average 3.5 to 11 on its 2 cores; the logged
 #: Mask R-CNN iteration took 1.7 s early on and 6.9 s at the end), so a quiet machine
 #: is faster. ``fixed`` holds what the first logged iteration's line leaves out
 #: (start-up, the first 10 iterations' extra, the checkpoint). Pairs and heads not
