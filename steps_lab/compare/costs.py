@@ -55,8 +55,8 @@ class StageCost:
 #: 2026). All on 2 CPU cores, both twins side by side, while test suites and other
 #: training runs shared the machine (load average 3.5 to 11 on its 2 cores; the logged
 #: Mask R-CNN iteration took 1.7 s early on and 6.9 s at the end), so a quiet machine
-#: is faster. Swin-T's are the exception: measured in its long compare with nothing
-#: else running (load 2, its own twins; Mask R-CNN and UperNet on seed 0, the
+#: is faster. Swin-T's and DeiT-S's are the exception: measured in their long
+#: compares with nothing else running (load 2, their own twins; seed 0, but Swin-T's
 #: pretraining on seed 1, whose seed-0 pretraining had shared the machine). ``fixed`` holds what the first logged iteration's line leaves out
 #: (start-up, the first 10 iterations' extra, the checkpoint). Pairs and heads not
 #: listed have no measurement yet: the estimate names them.
@@ -75,6 +75,12 @@ COSTS: Dict[Tuple[str, str], Tuple[StageCost, StageCost]] = {
                               StageCost(unit=1.38, fixed=13.1, test=48.4)),
     ('swin-t', 'upernet'): (StageCost(unit=1.64, fixed=12.1, test=37.3),
                             StageCost(unit=1.61, fixed=13.6, test=36.7)),
+    ('deit-s', 'pretrain'): (StageCost(unit=8.82, fixed=7.8, test=7.9),
+                             StageCost(unit=8.45, fixed=7.9, test=7.8)),
+    ('deit-s', 'mask-rcnn'): (StageCost(unit=1.73, fixed=11.1, test=75.6),
+                              StageCost(unit=1.70, fixed=13.1, test=82.1)),
+    ('deit-s', 'upernet'): (StageCost(unit=1.43, fixed=13.1, test=34.2),
+                            StageCost(unit=1.45, fixed=13.3, test=33.6)),
     ('resnet-50', 'pretrain'): (StageCost(unit=5.18, fixed=11.9, test=12.7),
                                 StageCost(unit=4.73, fixed=12.6, test=12.5)),
     ('resnet-50', 'mask-rcnn'): (StageCost(unit=2.62, fixed=1.5, test=79.9),
