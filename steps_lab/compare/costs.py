@@ -57,8 +57,9 @@ class StageCost:
 #: Mask R-CNN iteration took 1.7 s early on and 6.9 s at the end), so a quiet machine
 #: is faster. Swin-T's and DeiT-S's are the exception: measured in their long
 #: compares with nothing else running (load 2, their own twins; seed 0, but Swin-T's
-#: pretraining on seed 1, whose seed-0 pretraining had shared the machine). ``fixed`` holds what the first logged iteration's line leaves out
-#: (start-up, the first 10 iterations' extra, the checkpoint). Pairs and heads not
+#: pretraining on seed 1, whose seed-0 pretraining had shared the machine).
+#: ``fixed`` holds what the first logged iteration's line leaves out (start-up, the
+#: first 10 iterations' extra, the checkpoint). Pairs and heads not
 #: listed have no measurement yet: the estimate names them.
 COSTS: Dict[Tuple[str, str], Tuple[StageCost, StageCost]] = {
     ('convnext-t', 'pretrain'): (StageCost(unit=10.2, fixed=9.1, test=17.6),
