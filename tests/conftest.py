@@ -25,6 +25,25 @@ def bare_venv(root) -> tuple:
     return python, purelib
 
 
+@pytest.fixture(autouse=True)
+def fresh_mmengine_instances():
+    """Each test starts without mmengine's global visualizers and loggers. A Runner
+    gets them by name (``'visualizer'`` in the stock configs, the timestamp for the
+    logger), so a later test's Runner would reuse an earlier test's, writing into
+    that test's tmp directory, which is removed once it passed."""
+    yield
+    from mmengine.logging import MMLogger
+    from mmengine.visualization import Visualizer
+    classes = [Visualizer]
+    for cls in classes:
+        cls._instance_dict.clear()
+        classes.extend(cls.__subclasses__())
+    for logger in MMLogger._instance_dict.values():
+        for handler in logger.handlers:
+            handler.close()
+    MMLogger._instance_dict.clear()
+
+
 @pytest.fixture(scope='session')
 def demo_data(tmp_path_factory):
     """A small copy of the built-in dataset: 8 training and 4 validation images."""
