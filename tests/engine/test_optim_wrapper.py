@@ -2,6 +2,7 @@
 import warnings
 
 import torch
+from mmengine.logging import MMLogger
 from mmengine.optim import AmpOptimWrapper, OptimWrapper
 
 from steps_mm.engine import AutoAmpOptimWrapper
@@ -18,6 +19,9 @@ def test_auto_amp_is_plain_fp32_without_gpu(monkeypatch):
 
 
 def test_auto_amp_uses_amp_with_gpu(monkeypatch):
+    # the wrapper logs its choice; mmengine's logger, made on first use, asks the
+    # (faked) CUDA for the device id, which it cannot give
+    MMLogger.get_current_instance()
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')  # GradScaler warns: there is no real GPU
