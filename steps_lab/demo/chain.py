@@ -29,8 +29,13 @@ from .config import write_demo_config, write_pretrain_config
 MIM = [sys.executable, '-m', 'mim']
 
 
+_SAY = threading.Lock()
+
+
 def say(line: str):
-    print(line, flush=True)
+    # a compare's twins print from two threads: one line at a time, whole
+    with _SAY:
+        print(line, flush=True)
 
 
 #: the heads a comparison can fine-tune in place of a default one: head -> the

@@ -4,6 +4,7 @@ sides; the compare tool refuses options that need --compare; a parallel compare
 makes mim's cache folder before its two mim processes race to create it."""
 import os
 import os.path as osp
+import re
 import subprocess
 import sys
 
@@ -123,6 +124,28 @@ def test_the_twins_threads_generate_their_configs_at_once(demo_data, tmp_path):
         for t in threads:
             t.join()
     assert errors == []
+
+
+def test_the_twins_threads_print_whole_lines():
+    """Both twins' threads print their progress through ``chain.say`` into one
+    log; without its lock print's separate writes of a line and its newline
+    interleaved (about 1,600 broken lines of 40,000 here)."""
+    script = (
+        'import sys, threading\n'
+        'sys.setswitchinterval(1e-6)\n'  # switch threads as often as possible
+        'from steps_lab.demo.chain import say\n'
+        'def run(name):\n'
+        '    for i in range(20000):\n'
+        '        say(f"[{name}] line {i}")\n'
+        'threads = [threading.Thread(target=run, args=(n, )) for n in "AB"]\n'
+        '[t.start() for t in threads]\n'
+        '[t.join() for t in threads]\n')
+    done = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True,
+                          cwd=ROOT, check=True)
+    lines = done.stdout.splitlines()
+    assert len(lines) == 40000
+    broken = [line for line in lines if not re.fullmatch(r'\[[AB]\] line \d+', line)]
+    assert broken == []
 
 
 def test_every_pair_names_shipped_configs_of_one_family():
