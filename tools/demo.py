@@ -87,8 +87,11 @@ def compare(args, recipe: ChainRecipe, work_dir: str, data_dir: str, start: floa
     stages = side_by_side.compare_stages((args.only, ) if args.only else ('det', 'seg'),
                                          args.head)
     if args.reuse:
-        result = side_by_side.read_compare(args.model, work_dir, recipe, args.seeds, stages,
-                                           args.head)
+        try:
+            result = side_by_side.read_compare(args.model, work_dir, recipe, args.seeds,
+                                               stages, args.head)
+        except FileNotFoundError as error:  # a run it cannot find: its message, no trace
+            sys.exit(str(error))
     else:
         result = side_by_side.run_compare(args.model, data_dir, work_dir, recipe,
                                           args.seeds, stages, parallel=not args.serial,

@@ -166,6 +166,17 @@ def test_compare_options_need_compare(argv):
     assert f'{argv[0]} needs --compare' in done.stderr
 
 
+def test_demo_reuse_of_a_run_never_made_says_what_to_run(tmp_path):
+    done = subprocess.run([sys.executable, osp.join(ROOT, 'tools', 'demo.py'), '--compare',
+                           '--model', 'resnet-50', '--reuse', '--seeds', '0', '--work-dir',
+                           str(tmp_path)], capture_output=True, text=True, cwd=ROOT,
+                          timeout=120)
+    assert done.returncode == 1
+    assert done.stderr.startswith('no run of Steps-ResNet-50 (seed 0) in '), done.stderr
+    assert 'run --compare --model resnet-50 with these --seeds' in done.stderr
+    assert 'Traceback' not in done.stderr
+
+
 def test_reuse_names_the_run_it_cannot_find(tmp_path):
     from steps_lab.compare.side_by_side import read_compare
     (tmp_path / 'seed0' / 'steps' / 'pretrain').mkdir(parents=True)
