@@ -268,7 +268,8 @@ def verdict_table(data: Dict) -> str:
 def recorded_run(out_dir: str, stem: str, seeds: Sequence[int]) -> Dict:
     """The command and wall time that ``<stem>.json`` in ``out_dir`` records for
     the same seeds (None each when there is none: a summary made again keeps
-    them, and claims none it did not see)."""
+    them, and claims none it did not see), and the stages that run reused, which
+    its wall time leaves out."""
     unknown = dict(command=None, wall_seconds=None)
     path = osp.join(out_dir, f'{stem}.json')
     if not osp.exists(path):
@@ -277,7 +278,10 @@ def recorded_run(out_dir: str, stem: str, seeds: Sequence[int]) -> Dict:
         earlier = json.load(f)
     if earlier.get('seeds') != list(seeds):
         return unknown
-    return {k: earlier.get(k) for k in unknown}
+    kept = {k: earlier.get(k) for k in unknown}
+    if earlier.get('reused'):
+        kept['reused'] = earlier['reused']
+    return kept
 
 
 def write_summary(data: Dict, out_dir: str, stem: str) -> Dict[str, str]:

@@ -195,6 +195,13 @@ def test_a_summary_made_again_keeps_the_training_runs_time_and_claims_none_it_la
     assert recorded_run(str(tmp_path), 'swin-t', [0, 1]) == unknown
     assert recorded_run(str(tmp_path), 'swin-t', [0, 1, 2]) == dict(
         command='python tools/demo.py --compare', wall_seconds=3844)
+    # a run that reused earlier seeds' stages: its time leaves them out, and says so
+    (tmp_path / 'swin-t.json').write_text(
+        '{"seeds": [0, 1], "command": "python tools/demo.py --compare --seeds 0 1", '
+        '"wall_seconds": 1900, "reused": ["seed0/steps/pretrain"]}')
+    assert recorded_run(str(tmp_path), 'swin-t', [0, 1]) == dict(
+        command='python tools/demo.py --compare --seeds 0 1', wall_seconds=1900,
+        reused=['seed0/steps/pretrain'])
 
 
 def test_a_parallel_compare_makes_mims_cache_before_either_side_starts(tmp_path,
