@@ -87,11 +87,8 @@ def compare(args, recipe: ChainRecipe, work_dir: str, data_dir: str, start: floa
     stages = side_by_side.compare_stages((args.only, ) if args.only else ('det', 'seg'),
                                          args.head)
     if args.reuse:
-        try:
-            result = side_by_side.read_compare(args.model, work_dir, recipe, args.seeds,
-                                               stages, args.head)
-        except FileNotFoundError as error:  # a run it cannot find: its message, no trace
-            sys.exit(str(error))
+        result = side_by_side.read_compare(args.model, work_dir, recipe, args.seeds, stages,
+                                           args.head)
     else:
         result = side_by_side.run_compare(args.model, data_dir, work_dir, recipe,
                                           args.seeds, stages, parallel=not args.serial,
@@ -195,8 +192,8 @@ def main():
                 else build_data(work_dir, recipe))
     try:
         (compare if args.compare else main_job)(args, recipe, work_dir, data_dir, start)
-    except (RuntimeError, ResultsError) as error:
-        sys.exit(str(error))
+    except (FileNotFoundError, RuntimeError, ResultsError) as error:  # e.g. --reuse of
+        sys.exit(str(error))  # a run never made: the message says what to run first
 
 
 if __name__ == '__main__':
